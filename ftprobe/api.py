@@ -1,0 +1,178 @@
+"""The public plugin API: the records a plugin registers and the data that flows between them.
+
+Data flows one way: a task loads :class:`Example` records per split, an encoder turns each
+example into one vector per layer, a probe fits on the train vectors and evaluates on test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from ftprobe.datafiles import DataSource
+
+TargetKind = Literal["word", "pair", "sentence"]
+TARGET_KINDS: tuple[str, ...] = ("word", "pair", "sentence")
+
+
+# --------------------------------------------------------------------------- tasks
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One probing example.
+
+    ``words`` is the whole sentence; ``targets`` holds 0-based word indices: one index for a
+    word target, two (head, dependent) for a pair, none for a sentence target ([CLS]).
+    """
+
+    words: tuple[str, ...]
+    targets: tuple[int, ...]
+    label: str
+    sentence_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DataFile:
+    """A data file a split was read from, with its content hash."""
+
+    path: Path
+    sha256: str
+
+
+@dataclass
+class Split:
+    """The examples of one split, with the sentence count and the files they came from."""
+
+    name: str
+    examples: list[Example]
+    n_sentences: int
+    files: list[DataFile] = field(default_factory=list)
+    rule: str = ""  # how the split was made, when it is not a file of its own (e.g. a seeded split)
+
+    def fingerprint(self) -> str:
+        """Hash of everything that decides this split's content (files and split rule)."""
+        h = hashlib.sha256(self.rule.encode())
+        for f in sorted(self.files, key=lambda f: f.sha256):
+            h.update(f.sha256.encode())
+        return h.hexdigest()
+
+    def label_counts(self) -> Counter[str]:
+        return Counter(ex.label for ex in self.examples)
+
+
+@dataclass
+class TaskData:
+    """A loaded task: its splits (``train`` and ``test`` at least; ``dev`` where the corpus has one)."""
+
+    task: str
+    target: TargetKind
+    splits: dict[str, Split]
+
+    @property
+    def labels(self) -> list[str]:
+        """The label inventory: the sorted labels of the training split."""
+        return sorted({ex.label for ex in self.splits["train"].examples})
+
+    def unseen(self, split: str) -> int:
+        """How many examples of ``split`` carry a label that never occurs in training."""
+        known = set(self.labels)
+        return sum(ex.label not in known for ex in self.splits[split].examples)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task a plugin registers. ``load(source)`` reads the data through a
+    :class:`~ftprobe.datafiles.DataSource` (local directory or verified download)."""
+
+    name: str
+    description: str
+    target: TargetKind
+    load: Callable[[DataSource], TaskData]
+    splits: tuple[str, ...] = ("train", "test")
+    aliases: tuple[str, ...] = ()
+    version: str = "1"  # bump when the loader's output changes: it is part of every cache key
+
+
+# ------------------------------------------------------------------------- encoders
+@dataclass
+class LoadedEncoder:
+    """An encoder ready to run: a Hugging Face model (all hidden states) and its fast tokenizer."""
+
+    name: str
+    model: Any  # transformers.PreTrainedModel
+    tokenizer: Any  # transformers.PreTrainedTokenizerFast
+    fingerprint: str  # identity of the weights, part of every cache key
+    source: str  # hub id or local directory it was loaded from
+
+    @property
+    def num_layers(self) -> int:
+        """Transformer layers; extraction returns ``num_layers + 1`` (layer 0 = embeddings)."""
+        return int(self.model.config.num_hidden_layers)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def max_length(self) -> int:
+        return int(getattr(self.model.config, "max_position_embeddings", 512))
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """An encoder a plugin registers. ``load(requested)`` gets the name or path the user typed.
+
+    ``accepts`` makes a pattern encoder (e.g. any Hugging Face id or local directory): it is
+    tried, in registration order, for names that match no registered name or alias.
+    """
+
+    name: str
+    description: str
+    load: Callable[[str], LoadedEncoder]
+    aliases: tuple[str, ...] = ()
+    accepts: Callable[[str], bool] | None = None
+
+
+# --------------------------------------------------------------------------- probes
+@dataclass
+class ProbeData:
+    """Vectors of one split at one layer: ``X`` (n, d) float32, ``y`` (n,) label indices."""
+
+    X: np.ndarray
+    y: np.ndarray
+    labels: list[str]
+
+
+@dataclass
+class ProbeResult:
+    """What a probe reports: JSON-ready metrics and human files (name -> text) to write."""
+
+    metrics: dict[str, Any]
+    main_metric: str = "accuracy"
+    files: dict[str, str] = field(default_factory=dict)
+    plots: dict[str, bytes] = field(default_factory=dict)  # name.png -> PNG bytes
+
+
+class Probe(Protocol):
+    """A probe instance: ``fit`` on train vectors, then ``evaluate`` on test vectors."""
+
+    def fit(self, train: ProbeData, *, seed: int = 0) -> None: ...
+
+    def evaluate(self, test: ProbeData) -> ProbeResult: ...
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """A probe a plugin registers. ``factory(**options)`` makes a fresh :class:`Probe`;
+    options come from ``--probe-option key=value`` on the command line."""
+
+    name: str
+    description: str
+    factory: Callable[..., Probe]
+    aliases: tuple[str, ...] = ()

@@ -1,0 +1,1 @@
+"""Built-in ftprobe plugins (installed as the package ``ftprobe.plugins``)."""
