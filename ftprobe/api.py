@@ -68,7 +68,7 @@ class Split:
 
 @dataclass
 class TaskData:
-    """A loaded task: its splits (``train`` and ``test`` at least; ``dev`` where the corpus has one)."""
+    """A loaded task: its splits (``train``, ``test``, and ``dev`` where the corpus has one)."""
 
     task: str
     target: TargetKind

@@ -58,10 +58,7 @@ class DataSource:
         if cached.is_file() and (sha256 is None or sha256_of(cached) == sha256):
             return DataFile(cached, sha256_of(cached))
         looked.append(str(cached))
-        how = (
-            "set FTPROBE_DATA_DIR (or --data-dir) to a directory that holds "
-            f"{relpath}"
-        )
+        how = f"set FTPROBE_DATA_DIR (or --data-dir) to a directory that holds {relpath}"
         if url is None:
             raise DataError(f"missing data file {relpath}; looked in {', '.join(looked)}; {how}")
         if self.settings.offline:

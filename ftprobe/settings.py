@@ -4,7 +4,7 @@
 |-----------------------|----------------|-----------------------------------------------------|
 | FTPROBE_DATA_DIR      | --data-dir     | a directory laid out like the corpus folders        |
 | FTPROBE_MODELS_DIR    | --models-dir   | a directory of local encoder folders                |
-| FTPROBE_CACHE_DIR     | --cache-dir    | vectors, checkpoints and downloads (default ~/.cache/ftprobe) |
+| FTPROBE_CACHE_DIR     | --cache-dir    | vectors, checkpoints, downloads (~/.cache/ftprobe) |
 | FTPROBE_OFFLINE       |                | 1: never try the network (HF_HUB_OFFLINE=1 implies it) |
 """
 
