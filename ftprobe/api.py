@@ -56,8 +56,8 @@ class Split:
     rule: str = ""  # how the split was made, when it is not a file of its own (e.g. a seeded split)
 
     def fingerprint(self) -> str:
-        """Hash of everything that decides this split's content (files and split rule)."""
-        h = hashlib.sha256(self.rule.encode())
+        """Hash of everything that decides this split's content (name, files, split rule)."""
+        h = hashlib.sha256(f"{self.name}\0{self.rule}".encode())
         for f in sorted(self.files, key=lambda f: f.sha256):
             h.update(f.sha256.encode())
         return h.hexdigest()
