@@ -1,0 +1,193 @@
+"""``ftprobe encode`` (fill the vector cache, optionally export .npy files) and
+``ftprobe cache ls|clear``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ftprobe.errors import FtprobeError
+
+
+def export(out: Path, split: str, vecs: Any, examples: list[Any], meta: dict[str, Any]) -> None:
+    """Write ``out/SPLIT/layer_KK.npy`` per layer, ``labels.txt`` (one label per line, row
+    order) and ``examples.tsv`` (sentence id, target word indices, label, sentence)."""
+    from ftprobe import atomic
+    from ftprobe.cache import save_npy
+
+    folder = out / split
+    for layer in range(vecs.shape[0]):
+        save_npy(folder / f"layer_{layer:02d}.npy", vecs[layer])
+    atomic.write_text(folder / "labels.txt", "".join(f"{ex.label}\n" for ex in examples))
+    rows = ["sentence_id\ttargets\tlabel\tsentence"] + [
+        f"{ex.sentence_id}\t{','.join(map(str, ex.targets))}\t{ex.label}\t{' '.join(ex.words)}"
+        for ex in examples
+    ]
+    atomic.write_text(folder / "examples.tsv", "\n".join(rows) + "\n")
+    atomic.write_json(folder / "meta.json", meta)
+
+
+@click.command()
+@click.option("--task", "-t", "task_name", required=True, help="Task name (see `ftprobe tasks`).")
+@click.option(
+    "--model",
+    "-m",
+    "model_name",
+    default="minilm-l6",
+    show_default=True,
+    help="Encoder name, Hugging Face id or local model directory (see `ftprobe models`).",
+)
+@click.option(
+    "--split", "-s", "splits", multiple=True, help="Split(s) to encode (default: all the task's)."
+)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or mps.")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--max-length",
+    type=click.IntRange(min=8),
+    default=None,
+    help="Subwords per window (default: the model's limit); longer sentences use windows.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also export: OUT/SPLIT/layer_KK.npy, labels.txt, examples.tsv, meta.json.",
+)
+def encode(
+    task_name: str,
+    model_name: str,
+    splits: tuple[str, ...],
+    device: str,
+    batch_size: int,
+    max_length: int | None,
+    out: Path | None,
+) -> None:
+    """Encode a task's splits with an encoder: every layer, cached on disk."""
+    from ftprobe.datafiles import DataSource
+    from ftprobe.extract import load_encoder, resolve_device, vectors
+    from ftprobe.registry import encoders, tasks
+
+    spec = tasks().get(task_name)
+    encoders().get(model_name)  # fail on a bad name before loading anything
+    resolve_device(device)
+    data = spec.load(DataSource())
+    wanted = list(splits) or list(data.splits)
+    for split in wanted:
+        if split not in data.splits:
+            raise FtprobeError(
+                f"task {spec.name!r} has no split {split!r}; splits: {', '.join(data.splits)}"
+            )
+    encoder = load_encoder(model_name)
+    for split in wanted:
+        vecs = vectors(
+            spec, data, split, encoder, device=device, batch_size=batch_size, max_length=max_length
+        )
+        line = (
+            f"{spec.name}/{split}: {vecs.shape[1]} examples x {vecs.shape[0]} layers x "
+            f"{vecs.shape[2]} dims ({encoder.name})"
+        )
+        if out is not None:
+            meta = {
+                "task": spec.name,
+                "split": split,
+                "target": data.target,
+                "encoder": encoder.name,
+                "encoder_fingerprint": encoder.fingerprint,
+                "layers": int(vecs.shape[0]),
+                "examples": int(vecs.shape[1]),
+                "dim": int(vecs.shape[2]),
+                "labels": data.labels,
+            }
+            export(out, split, vecs, data.splits[split].examples, meta)
+            line += f" -> {out / split}"
+        click.echo(line)
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"  # pragma: no cover
+
+
+@click.group()
+def cache() -> None:
+    """The vector cache ($FTPROBE_CACHE_DIR/vectors)."""
+
+
+@cache.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def cache_ls(as_json: bool) -> None:
+    """List cached vector entries (finished and partial)."""
+    from ftprobe import cache as vcache
+
+    items = vcache.entries()
+    if as_json:
+        click.echo(json.dumps([e.as_dict() for e in items], indent=2))
+        return
+    if not items:
+        click.echo(f"no cached vectors in {vcache.root()}")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"cached vectors in {vcache.root()}")
+    for col in ("key", "task", "split", "encoder", "shape", "size", "state"):
+        table.add_column(col)
+    for e in items:
+        m = e.meta
+        table.add_row(
+            e.key[:12],
+            str(m.get("task", "?")),
+            str(m.get("split", "?")),
+            str(m.get("encoder_name", "?")),
+            "x".join(map(str, m.get("shape", []))) or "?",
+            _human(e.nbytes),
+            "complete" if e.complete else f"partial ({e.progress})",
+        )
+    Console(width=200).print(table)
+
+
+@cache.command("clear")
+@click.option("--task", "task_name", default=None, help="Only entries of this task.")
+@click.option("--model", "model_name", default=None, help="Only entries of this encoder name.")
+@click.option("--partial", is_flag=True, help="Only unfinished (partial) entries.")
+def cache_clear(task_name: str | None, model_name: str | None, partial: bool) -> None:
+    """Remove cached vectors (all of them unless filtered)."""
+    from ftprobe import cache as vcache
+
+    if model_name is not None:
+        model_name = _encoder_name(model_name)
+
+    def remove(e: vcache.Entry) -> bool:
+        if partial and e.complete:
+            return False
+        if task_name is not None and e.meta.get("task") != task_name:
+            return False
+        return model_name is None or e.meta.get("encoder_name") == model_name
+
+    n, freed = vcache.clear(keep=lambda e: not remove(e))
+    click.echo(f"removed {n} cache entr{'y' if n == 1 else 'ies'} ({_human(freed)})")
+
+
+def _encoder_name(name: str) -> str:
+    """The name an encoder is cached under: canonical for registered names and aliases,
+    the resolved path for a local directory, else as typed."""
+    from ftprobe.registry import encoders
+
+    reg = encoders()
+    if name in reg:
+        return reg.get(name).name
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser().resolve())
+    return name
+
+
+def add(cli: click.Group) -> None:
+    cli.add_command(encode)
+    cli.add_command(cache)
