@@ -79,7 +79,10 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
         table.add_column(col)
     for row in rows:
         table.add_row(*row)
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # files and pipes get the whole table, not 80 columns
+        console = Console(width=200)
+    console.print(table)
 
 
 # ------------------------------------------------------------------------ listings
@@ -256,7 +259,7 @@ def finetune_options(**given: Any) -> dict[str, Any]:
 @click.option(
     "--max-train-examples",
     type=int,
-    help="Fine-tune on the first N train examples only (quick runs).",
+    help="Fine-tune on a seeded subset of N train examples (quick runs).",
 )
 def run(
     task: str,

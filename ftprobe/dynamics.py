@@ -1,0 +1,118 @@
+"""Fine-tuning dynamics: DirectProbe and label centroids at every saved checkpoint.
+
+Step 0 is the original encoder, then each ``step-<N>/`` of the fine-tuned directory
+(``--save-every``), then the final weights. Per checkpoint and layer: the per-label minimum
+distance (Figure 2 of the paper), label centroids of the train vectors (Figure 3, stored in
+``centroids.npz``), and the Pearson correlation of the label-pair distance vector with step 0's
+(before/after spatial similarity, Figure 4).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ftprobe import atomic
+from ftprobe.errors import FtprobeError
+from ftprobe.progress import log
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from ftprobe.api import ProbeData
+    from ftprobe.compare import CompareConfig
+
+RESULT_FILE = "dynamics.json"
+CENTROIDS_FILE = "centroids.npz"
+
+
+def centroids(data: ProbeData) -> np.ndarray:
+    """Mean vector per label (rows in ``data.labels`` order; NaN for labels without points)."""
+    import numpy as np
+
+    out = np.full((len(data.labels), data.X.shape[1]), np.nan, dtype=np.float64)
+    for i in range(len(data.labels)):
+        rows = data.X[data.y == i]
+        if len(rows):
+            out[i] = rows.mean(axis=0)
+    return out
+
+
+def centroid_key(step: int, layer: int) -> str:
+    return f"step{step}_layer{layer}"
+
+
+def dynamics(cfg: CompareConfig, out: Path) -> dict[str, Any]:
+    """Probe every checkpoint of ``cfg.model`` fine-tuned on ``cfg.finetuned_on`` (which must
+    have been trained with ``save_every``) and write ``dynamics.json`` + ``centroids.npz``."""
+    import numpy as np
+
+    from ftprobe.compare import _spaces, encode, fit_stats
+    from ftprobe.extract import load_encoder
+    from ftprobe.finetune import checkpoint_series, finetuned_checkpoint
+    from ftprobe.pipeline import layer_indices, load_task
+    from ftprobe.stats import pearson
+
+    t0 = time.perf_counter()
+    ft = dict(cfg.finetune_options)
+    if not ft.get("save_every"):
+        raise FtprobeError("checkpoint dynamics need intermediate checkpoints; add --save-every N")
+    spec, data = load_task(cfg.task)
+    final = finetuned_checkpoint(cfg.model, cfg.finetuned_on, **ft)
+    series: list[tuple[int, str]] = [(0, cfg.model)]
+    series += [(step, str(path)) for step, path in checkpoint_series(final)]
+    per_step: list[dict[str, Any]] = []
+    arrays: dict[str, np.ndarray] = {}
+    base_vec: dict[int, dict[str, Any]] = {}
+    layers: list[int] = []
+    for step, name in series:
+        log(f"checkpoint step {step}: {name}")
+        encoder = load_encoder(name)
+        layers = layers or layer_indices(cfg.layers, encoder.num_layers)
+        vecs = encode(spec, data, encoder, cfg)
+        entry: dict[str, Any] = {"step": step, "checkpoint": name, "layers": {}}
+        for layer in layers:
+            space = _spaces(data, vecs, layer, cfg)
+            arrays[centroid_key(step, layer)] = centroids(space.train)
+            dp = fit_stats(cfg.directprobe, cfg.directprobe_options, space.train, cfg.seed)
+            if step == 0:
+                base_vec[layer] = dp
+            sep = bool(dp.get("linearly_separable")) and bool(
+                base_vec[layer].get("linearly_separable")
+            )
+            entry["layers"][str(layer)] = {
+                "n_clusters": dp.get("n_clusters"),
+                "n_labels": dp.get("n_labels"),
+                "linearly_separable": dp.get("linearly_separable"),
+                "outside_min": dp.get("outside_min"),
+                "vec": dp.get("vec"),
+                "similarity_to_original": (
+                    pearson(base_vec[layer].get("vec") or [], dp.get("vec") or []) if sep else None
+                ),
+            }
+        per_step.append(entry)
+    record = {
+        "kind": "dynamics",
+        "config": {**asdict(cfg), "out": str(out)},
+        "task": {"name": spec.name, "target": data.target, "labels": data.labels},
+        "checkpoint": str(final),
+        "layers_probed": layers,
+        "steps": per_step,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic.write_bytes(out / CENTROIDS_FILE, buf.getvalue())
+    atomic.write_json(out / RESULT_FILE, record)
+    return record
+
+
+def load_centroids(out: Path) -> dict[str, np.ndarray]:
+    import numpy as np
+
+    with np.load(Path(out) / CENTROIDS_FILE) as npz:
+        return {k: npz[k] for k in npz.files}

@@ -1,0 +1,127 @@
+"""The cross-task matrix on real data: cells stored one by one, an interrupted run resumes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_finetune import FAST, MODEL, one_torch_thread, tiny_tasks  # noqa: F401  (fixtures)
+
+CLF = {"sizes": "32x32", "l2": "1e-4", "seeds": 1, "max_iter": 30}
+
+
+def _cfg(out, **kw):
+    from ftprobe.matrix import MatrixConfig
+
+    base = dict(
+        model=MODEL,
+        finetune_on=["tiny-pos"],
+        probe_on=["tiny-pos", "tiny-ss-fxn"],
+        probe="classifier",
+        probe_options=CLF,
+        finetune_options=FAST,
+        out=out,
+    )
+    return MatrixConfig(**{**base, **kw})
+
+
+def test_matrix_resumes_after_interruption(tiny_tasks, tmp_path):  # noqa: F811
+    from ftprobe.matrix import cell_path, run_matrix
+
+    out = tmp_path / "m"
+    first = run_matrix(_cfg(out, max_cells=1))
+    assert first["new_cells"] == 1 and not first["complete"]
+    assert first["values"][0][0] is not None and first["values"][1][0] is None
+    done = cell_path(out, "original", "tiny-pos")
+    stamp = done.stat().st_mtime_ns
+    # partial outputs are written too
+    assert (out / "matrix.json").is_file() and (out / "matrix.png").is_file()
+
+    second = run_matrix(_cfg(out, max_cells=2))
+    assert second["new_cells"] == 2 and not second["complete"]
+    assert done.stat().st_mtime_ns == stamp  # the finished cell was not recomputed
+
+    third = run_matrix(_cfg(out))
+    assert third["new_cells"] == 1 and third["complete"]
+    assert third["rows"] == ["original", "ft-tiny-pos"]
+    assert third["cols"] == ["tiny-pos", "tiny-ss-fxn"]
+    assert third["main_metric"] == "accuracy"
+    for row in third["values"]:
+        assert all(0.0 <= v <= 1.0 for v in row)
+    assert third["min_distance_change"] is None  # not a DirectProbe matrix
+    assert run_matrix(_cfg(out))["new_cells"] == 0
+
+    csv_lines = (out / "matrix.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("encoder,probed_task,accuracy") and len(csv_lines) == 5
+    cell = json.loads(done.read_text())
+    assert cell["row"] == "original" and cell["col"] == "tiny-pos" and cell["layer"] == 3
+    assert cell["value"] == pytest.approx(third["values"][0][0])
+    assert (out / "matrix.png").read_bytes()[:4] == b"\x89PNG"
+
+    # other settings: the stored cells do not count, they are recomputed
+    changed = run_matrix(_cfg(out, probe_options={**CLF, "l2": "1e-2"}, max_cells=1))
+    assert changed["new_cells"] == 1 and not changed["complete"]
+
+
+def test_matrix_command_and_errors(tiny_tasks, tmp_path):  # noqa: F811
+    from click.testing import CliRunner
+
+    from ftprobe.cli import cli
+
+    out = tmp_path / "cli"
+    args = [
+        "matrix",
+        "--model",
+        MODEL,
+        "--probe-on",
+        "tiny-ss-fxn",
+        "--probe",
+        "classifier",
+        "-o",
+        "sizes=32x32",
+        "-o",
+        "l2=1e-4",
+        "-o",
+        "seeds=1",
+        "-o",
+        "max_iter=30",
+        "--out",
+        str(out),
+    ]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert "1 new cells, complete" in res.output
+    assert json.loads((out / "matrix.json").read_text())["rows"] == ["original"]
+    res = CliRunner().invoke(cli, [*args[:-2], "--finetune-on", "nope", "--out", str(out)])
+    assert res.exit_code == 2 and "unknown task 'nope'" in res.output
+    res = CliRunner().invoke(cli, [*args, "--layer", "all"])
+    assert res.exit_code == 2 and "one layer" in res.output
+
+
+def test_directprobe_matrix_reports_min_distance_change(tiny_tasks, tmp_path):  # noqa: F811
+    from ftprobe.matrix import cell_path, run_matrix
+    from ftprobe.stats import min_distance_change
+
+    out = tmp_path / "dp"
+    cfg = _cfg(
+        out,
+        probe_on=["tiny-pos"],
+        probe="directprobe",
+        probe_options={"top_k": 1},
+        max_train=120,
+        max_test=40,
+    )
+    rec = run_matrix(cfg)
+    assert rec["complete"] and rec["main_metric"] == "accuracy"
+    md = rec["min_distance_change"]
+    assert md[0][0] is None  # the original row is the reference
+    orig = json.loads(cell_path(out, "original", "tiny-pos").read_text())["metrics"]
+    tuned = json.loads(cell_path(out, "ft-tiny-pos", "tiny-pos").read_text())["metrics"]
+    want = min_distance_change(orig["outside_min"], tuned["outside_min"])
+    assert md[1][0]["increased"] == want["increased"] > 0 or want["decreased"] > 0
+    assert md[1][0]["mean_change"] == pytest.approx(want["mean_change"])
+    assert md[1][0]["decreased"] == want["decreased"]
+    line = (out / "matrix.csv").read_text().splitlines()[2].split(",")
+    assert line[:2] == ["ft-tiny-pos", "tiny-pos"] and float(line[5]) == pytest.approx(
+        want["mean_change"], rel=1e-5
+    )
