@@ -126,6 +126,17 @@ def fit_probe(
     return probe.evaluate(test)
 
 
+def with_device(name: str, options: dict[str, Any], device: str) -> dict[str, Any]:
+    """Hand ``--device`` to a probe whose factory takes a ``device`` option (unless set)."""
+    import inspect
+
+    if "device" in options or device == "cpu":
+        return options
+    params = inspect.signature(probes().get(name).factory).parameters
+    takes = "device" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    return {**options, "device": device} if takes else options
+
+
 def versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {"ftprobe": __version__, "python": platform.python_version()}
     for dist in ("torch", "transformers", "numpy", "scipy"):
@@ -145,6 +156,7 @@ def run(config: RunConfig) -> dict[str, Any]:
     probes().get(config.probe)
     if config.finetuned_on:
         tasks().get(config.finetuned_on)
+    probe_options = with_device(config.probe, config.probe_options, config.device)
     from ftprobe.extract import vectors
 
     spec, data = load_task(config.task)
@@ -170,7 +182,7 @@ def run(config: RunConfig) -> dict[str, Any]:
         tl = time.perf_counter()
         train = probe_data(data, vecs["train"], layer, "train")
         test = probe_data(data, vecs["test"], layer, "test")
-        result = fit_probe(config.probe, config.probe_options, train, test, config.seed)
+        result = fit_probe(config.probe, probe_options, train, test, config.seed)
         outputs[layer] = result
         per_layer[str(layer)] = {
             "main_metric": result.main_metric,
