@@ -176,3 +176,4 @@ class ProbeSpec:
     description: str
     factory: Callable[..., Probe]
     aliases: tuple[str, ...] = ()
+    device_option: bool = False  # the factory takes ``device``: ``ftprobe run --device`` sets it

@@ -127,14 +127,10 @@ def fit_probe(
 
 
 def with_device(name: str, options: dict[str, Any], device: str) -> dict[str, Any]:
-    """Hand ``--device`` to a probe whose factory takes a ``device`` option (unless set)."""
-    import inspect
-
-    if "device" in options or device == "cpu":
+    """Hand ``--device`` to a probe that declares a ``device`` option (unless set)."""
+    if "device" in options or device == "cpu" or not probes().get(name).device_option:
         return options
-    params = inspect.signature(probes().get(name).factory).parameters
-    takes = "device" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-    return {**options, "device": device} if takes else options
+    return {**options, "device": device}
 
 
 def versions() -> dict[str, str | None]:

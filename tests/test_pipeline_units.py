@@ -61,3 +61,12 @@ def test_run_dir_is_all_or_nothing(tmp_path):
         raise RuntimeError("killed")
     assert json.loads((out / "result.json").read_text()) == {"v": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_device_reaches_only_probes_that_declare_it():
+    from ftprobe.pipeline import with_device
+
+    assert with_device("classifier", {}, "cuda") == {"device": "cuda"}
+    assert with_device("classifier", {"device": "cpu"}, "cuda") == {"device": "cpu"}
+    assert with_device("directprobe", {"top_k": 2}, "cuda") == {"top_k": 2}
+    assert with_device("classifier", {}, "cpu") == {}

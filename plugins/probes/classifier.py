@@ -323,6 +323,7 @@ def register_probes(register):
             description="MLP probe (2 ReLU hidden layers, Adam): grid search on a validation "
             "split, best config retrained with 5 seeds; test accuracy mean ± std",
             factory=make_classifier,
+            device_option=True,
             aliases=("mlp",),
         )
     )
@@ -332,5 +333,6 @@ def register_probes(register):
             description="linear probe (softmax regression, Adam): L2 chosen on a validation "
             "split, retrained with 5 seeds; test accuracy mean ± std",
             factory=make_linear,
+            device_option=True,
         )
     )
