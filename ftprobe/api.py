@@ -177,3 +177,23 @@ class ProbeSpec:
     factory: Callable[..., Probe]
     aliases: tuple[str, ...] = ()
     device_option: bool = False  # the factory takes ``device``: ``ftprobe run --device`` sets it
+
+
+@dataclass(frozen=True)
+class SimilaritySpec:
+    """A representation-similarity measure, registered through ``register_probes`` beside the
+    probes. It compares the same examples under two encoders (e.g. before and after
+    fine-tuning), one layer at a time; ``ftprobe similarity`` runs it.
+
+    ``input="vectors"``: ``compute(a, b)`` gets two (n, d) float arrays (rows = the same
+    examples) and returns a float. ``input="attentions"``: ``compute(a, b)`` gets two lists (one
+    entry per sentence) of (heads, tokens, tokens) attention arrays of one layer and returns
+    ``{"mean": float, "per_head": [float, ...]}``. ``kind`` says how to read the score.
+    """
+
+    name: str
+    description: str
+    compute: Callable[[Any, Any], Any]
+    aliases: tuple[str, ...] = ()
+    input: Literal["vectors", "attentions"] = "vectors"
+    kind: Literal["similarity", "divergence"] = "similarity"

@@ -167,13 +167,15 @@ def models(as_json: bool) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def probes(as_json: bool) -> None:
-    """List the probes."""
+    """List the probes and similarity measures."""
+    from ftprobe.api import ProbeSpec
     from ftprobe.registry import probes as probe_registry
 
     reg = probe_registry()
     rows = [
         {
             "name": s.name,
+            "kind": "probe" if isinstance(s, ProbeSpec) else "similarity",
             "aliases": list(s.aliases),
             "plugin": reg.owner(s.name),
             "description": s.description,
@@ -185,8 +187,11 @@ def probes(as_json: bool) -> None:
         return
     _table(
         "probes",
-        ["probe", "aliases", "plugin", "description"],
-        [[r["name"], ", ".join(r["aliases"]), r["plugin"], r["description"]] for r in rows],
+        ["probe", "kind", "aliases", "plugin", "description"],
+        [
+            [r["name"], r["kind"], ", ".join(r["aliases"]), r["plugin"], r["description"]]
+            for r in rows
+        ],
     )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ftprobe import __version__, atomic
-from ftprobe.api import ProbeData, ProbeResult, TaskData, TaskSpec
+from ftprobe.api import ProbeData, ProbeResult, ProbeSpec, TaskData, TaskSpec
 from ftprobe.datafiles import DataSource
 from ftprobe.errors import FtprobeError
 from ftprobe.progress import log
@@ -118,6 +118,11 @@ def fit_probe(
 ) -> ProbeResult:
     """Make a fresh probe ``name`` with ``options``, fit it on train, evaluate on test."""
     spec = probes().get(name)
+    if not isinstance(spec, ProbeSpec):
+        raise FtprobeError(
+            f"{name!r} is a similarity measure, not a probe; run it with "
+            f"`ftprobe similarity --measure {name}`"
+        )
     try:
         probe = spec.factory(**options)
     except TypeError as exc:
@@ -128,7 +133,8 @@ def fit_probe(
 
 def with_device(name: str, options: dict[str, Any], device: str) -> dict[str, Any]:
     """Hand ``--device`` to a probe that declares a ``device`` option (unless set)."""
-    if "device" in options or device == "cpu" or not probes().get(name).device_option:
+    spec = probes().get(name)
+    if "device" in options or device == "cpu" or not getattr(spec, "device_option", False):
         return options
     return {**options, "device": device}
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from ftprobe.api import EncoderSpec, ProbeSpec, TaskSpec
+from ftprobe.api import EncoderSpec, ProbeSpec, SimilaritySpec, TaskSpec
 from ftprobe.errors import FtprobeError, UnknownNameError
 
-T = TypeVar("T", TaskSpec, EncoderSpec, ProbeSpec)
+T = TypeVar("T", TaskSpec, EncoderSpec, ProbeSpec, SimilaritySpec)
 
 
 class DuplicateNameError(FtprobeError):
@@ -18,7 +18,7 @@ class DuplicateNameError(FtprobeError):
 class Registry(Generic[T]):
     """Records of one kind, looked up by name or alias."""
 
-    def __init__(self, kind: str, record_type: type, hint: str = ""):
+    def __init__(self, kind: str, record_type: type | tuple[type, ...], hint: str = ""):
         self.kind, self.record_type, self.hint = kind, record_type, hint
         self._by_name: dict[str, T] = {}
         self._owner: dict[str, str] = {}
@@ -26,9 +26,10 @@ class Registry(Generic[T]):
 
     def register(self, spec: T, plugin: str = "?") -> None:
         if not isinstance(spec, self.record_type):
+            types = self.record_type if isinstance(self.record_type, tuple) else (self.record_type,)
             raise FtprobeError(
                 f"plugin {plugin!r} registered a {type(spec).__name__} as a {self.kind}; "
-                f"register a {self.record_type.__name__}"
+                f"register a {' or '.join(t.__name__ for t in types)}"
             )
         for key in (spec.name, *spec.aliases):
             if key in self._by_name or key in self._alias:
@@ -69,7 +70,7 @@ class Registry(Generic[T]):
         return len(self._by_name)
 
 
-_KINDS: dict[str, tuple[str, type, str, str]] = {
+_KINDS: dict[str, tuple[str, type | tuple[type, ...], str, str]] = {
     "task": ("register_tasks", TaskSpec, "", "tasks"),
     "encoder": (
         "register_encoders",
@@ -77,7 +78,7 @@ _KINDS: dict[str, tuple[str, type, str, str]] = {
         "or give a Hugging Face model id or a local model directory",
         "encoders",
     ),
-    "probe": ("register_probes", ProbeSpec, "", "probes"),
+    "probe": ("register_probes", (ProbeSpec, SimilaritySpec), "", "probes"),
 }
 _cache: dict[str, Registry[Any]] = {}
 
@@ -110,7 +111,8 @@ def encoders() -> Registry[EncoderSpec]:
     return registry("encoder")
 
 
-def probes() -> Registry[ProbeSpec]:
+def probes() -> Registry[ProbeSpec | SimilaritySpec]:
+    """Probes and similarity measures (one namespace: names are unique across both)."""
     return registry("probe")
 
 
