@@ -1,0 +1,240 @@
+"""Exact convex-hull geometry: separability LP (HiGHS), hull-to-hull and point-to-hull distance
+(QP, Clarabel). Every routine works in float64 and in the affine span of its inputs when that is
+smaller than the ambient dimension (an isometry, so answers are unchanged)."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+# HiGHS linprog status codes (scipy.optimize.linprog)
+_OPTIMAL, _ITER_LIMIT, _INFEASIBLE, _UNBOUNDED, _NUMERICAL = 0, 1, 2, 3, 4
+
+
+@dataclass
+class LPStats:
+    """Counters of the separability tests, shared by one clustering run."""
+
+    calls: int = 0
+    retries: int = 0  # extra solves after HiGHS reported numerical difficulties
+    unresolved: int = 0  # still undecided after every retry: read as overlap, with a warning
+
+
+def affine_coords(*sets: np.ndarray) -> list[np.ndarray]:
+    """Coordinates of the stacked point sets in an orthonormal basis of (a superset of) their
+    affine span, when that basis is smaller than the dimension; else the sets centred.
+
+    Distances and linear separability are preserved exactly (up to rounding).
+    """
+    stacked = np.concatenate(sets, axis=0).astype(np.float64, copy=False)
+    origin = stacked[0].copy()
+    z = stacked - origin
+    n, d = z.shape
+    if n - 1 < d:
+        basis, _ = np.linalg.qr(z[1:].T)  # d x (n-1), spans every z row
+        z = z @ basis
+    out, start = [], 0
+    for s in sets:
+        out.append(z[start : start + len(s)])
+        start += len(s)
+    return out
+
+
+def separates(w: np.ndarray, b: float, P: np.ndarray, Q: np.ndarray) -> bool:
+    """Whether the hyperplane w·x + b = 0 strictly separates P (positive) from Q (negative)."""
+    return bool((P @ w + b).min() > 0.0 and (Q @ w + b).max() < 0.0)
+
+
+def centroid_hyperplane(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """A cheap certificate: the hyperplane normal to the centroid difference, placed in the gap
+    between the projections, when such a gap exists."""
+    w = P.mean(axis=0) - Q.mean(axis=0)
+    lo, hi = float((P @ w).min()), float((Q @ w).max())
+    if lo > hi:
+        return w, -(lo + hi) / 2.0
+    return None
+
+
+def lp_separable(
+    P: np.ndarray, Q: np.ndarray, stats: LPStats | None = None
+) -> tuple[bool, tuple[np.ndarray, float] | None]:
+    """Exact test: do w, b exist with P·w + b >= 1 and Q·w + b <= -1?  (HiGHS LP).
+
+    Returns (separable, hyperplane in the original coordinates or None). Status 4 (numerical
+    difficulties) is retried with the other HiGHS method on rescaled data; never read as infeasible
+    silently.
+    """
+    from scipy.optimize import linprog
+
+    P = np.asarray(P, dtype=np.float64)
+    Q = np.asarray(Q, dtype=np.float64)
+    d = P.shape[1]
+    origin = P[0].copy()
+    stacked = np.concatenate([P, Q]) - origin
+    n = len(stacked)
+    basis = None
+    if 2 * n < d:  # the span is much smaller: solve there
+        basis, _ = np.linalg.qr(stacked[1:].T)
+        coords = stacked @ basis
+    else:
+        coords = stacked
+    scale = float(np.abs(coords).max()) or 1.0
+    # dual simplex is fastest on small LPs, interior point (with crossover) on large ones
+    first, second = ("highs-ipm", "highs-ds") if n > 1000 else ("highs-ds", "highs-ipm")
+    attempts = [(first, 1.0), (second, 1.0), (first, scale), (second, scale)]
+    stats = stats if stats is not None else LPStats()
+    stats.calls += 1
+    for k, (method, s) in enumerate(attempts):
+        if k:
+            stats.retries += 1
+        A = coords / s
+        r = A.shape[1]
+        nP = len(P)
+        # variables [w (r), b]; rows: -(P w + b) <= -1 ; (Q w + b) <= -1
+        A_ub = np.empty((n, r + 1))
+        A_ub[:nP, :r] = -A[:nP]
+        A_ub[:nP, r] = -1.0
+        A_ub[nP:, :r] = A[nP:]
+        A_ub[nP:, r] = 1.0
+        res = linprog(
+            np.zeros(r + 1),
+            A_ub=A_ub,
+            b_ub=-np.ones(n),
+            bounds=[(None, None)] * (r + 1),
+            method=method,
+        )
+        if res.status == _INFEASIBLE:
+            return False, None
+        if res.status == _OPTIMAL and res.x is not None:
+            w_local = res.x[:r] / s
+            b_local = float(res.x[r])
+            w = basis @ w_local if basis is not None else w_local
+            b = b_local - float(origin @ w)
+            if separates(w, b, P, Q):
+                return True, (w, b)
+            # "optimal" but the plane does not strictly separate in float64: treat as undecided
+        # status 4 (numerical difficulties), 1 (iteration limit) or unverifiable: try again
+    stats.unresolved += 1
+    warnings.warn(
+        f"HiGHS could not decide separability of sets of {len(P)} and {len(Q)} points after "
+        f"{len(attempts)} attempts; counted as overlapping",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return False, None
+
+
+def _min_norm_qp(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """min ||P^T a - Q^T b|| over simplex weights a, b (Clarabel interior point)."""
+    import clarabel
+    from scipy import sparse
+
+    n1, d = P.shape
+    n2 = Q.shape[0]
+    nv = d + n1 + n2
+    Pm = sparse.diags(np.r_[np.full(d, 2.0), np.zeros(n1 + n2)]).tocsc()
+    q = np.zeros(nv)
+    eq = sparse.hstack(
+        [sparse.eye(d), sparse.csc_matrix(-P.T), sparse.csc_matrix(Q.T)], format="csc"
+    )
+    simplex = sparse.csc_matrix(
+        np.r_[
+            np.r_[np.zeros(d), np.ones(n1), np.zeros(n2)][None, :],
+            np.r_[np.zeros(d + n1), np.ones(n2)][None, :],
+        ]
+    )
+    nonneg = sparse.hstack([sparse.csc_matrix((n1 + n2, d)), -sparse.eye(n1 + n2)], format="csc")
+    A = sparse.vstack([eq, simplex, nonneg], format="csc")
+    b = np.r_[np.zeros(d), 1.0, 1.0, np.zeros(n1 + n2)]
+    cones = [clarabel.ZeroConeT(d + 2), clarabel.NonnegativeConeT(n1 + n2)]
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    settings.tol_gap_abs = 1e-12
+    settings.tol_gap_rel = 1e-12
+    settings.tol_feas = 1e-12
+    settings.max_iter = 400
+    sol = clarabel.DefaultSolver(Pm, q, A, b, cones, settings).solve()
+    z = np.asarray(sol.x[:d])
+    a = np.clip(np.asarray(sol.x[d : d + n1]), 0, None)
+    bb = np.clip(np.asarray(sol.x[d + n1 :]), 0, None)
+    if a.sum() <= 0 or bb.sum() <= 0:  # pragma: no cover - solver failure
+        raise RuntimeError(f"Clarabel failed on a hull-distance QP ({sol.status}); z={z[:3]}")
+    return a / a.sum(), bb / bb.sum()
+
+
+def hull_distance(P: np.ndarray, Q: np.ndarray, start: int = 24) -> float:
+    """Euclidean distance between the convex hulls of P and Q (0 when they intersect).
+
+    Working-set method: solve the min-norm QP on a few points of each set, then check the
+    optimality condition on all points (every p has p·z >= p*·z, every q has q·z <= q*·z for
+    z = p* - q*); add the violators and solve again until none is left. The answer is the full
+    QP's (to solver tolerance)."""
+    P = np.asarray(P, dtype=np.float64)
+    Q = np.asarray(Q, dtype=np.float64)
+    if len(P) == 1 and len(Q) == 1:
+        return float(np.linalg.norm(P[0] - Q[0]))
+    scale = max(float(np.abs(P).max()), float(np.abs(Q).max()), 1.0)
+    w = P.mean(axis=0) - Q.mean(axis=0)
+    iP = np.argsort(P @ w, kind="stable")[:start]
+    iQ = np.argsort(-(Q @ w), kind="stable")[:start]
+    for _ in range(200):
+        a, b = _min_norm_weights(P[iP], Q[iQ])
+        p_star, q_star = a @ P[iP], b @ Q[iQ]
+        z = p_star - q_star
+        dist = float(np.linalg.norm(z))
+        if dist <= 1e-7 * scale:
+            return 0.0 if not lp_separable(P, Q)[0] else _full(P, Q)
+        tol = 1e-9 * dist * scale
+        vp = P @ z - p_star @ z  # < 0: p lies beyond the current supporting plane
+        vq = q_star @ z - Q @ z
+        addP = np.setdiff1d(np.flatnonzero(vp < -tol), iP)
+        addQ = np.setdiff1d(np.flatnonzero(vq < -tol), iQ)
+        if not len(addP) and not len(addQ):
+            return dist
+        iP = np.union1d(iP, addP[np.argsort(vp[addP], kind="stable")][:start])
+        iQ = np.union1d(iQ, addQ[np.argsort(vq[addQ], kind="stable")][:start])
+    return _full(P, Q)  # pragma: no cover - did not converge: solve the whole QP
+
+
+def _min_norm_weights(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The same QP in the weights only (Hessian = Gram matrix of the working set): small and
+    dense, no ambient-dimension variables."""
+    import clarabel
+    from scipy import sparse
+
+    n1, n2 = len(P), len(Q)
+    c = P[0]  # a common shift leaves p - q unchanged and conditions the Gram matrix
+    A = np.concatenate([P - c, c - Q])
+    G = A @ A.T
+    Pm = sparse.csc_matrix(np.triu(2.0 * G))
+    eq = np.zeros((2, n1 + n2))
+    eq[0, :n1] = 1.0
+    eq[1, n1:] = 1.0
+    Am = sparse.vstack([sparse.csc_matrix(eq), -sparse.eye(n1 + n2)], format="csc")
+    b = np.r_[1.0, 1.0, np.zeros(n1 + n2)]
+    cones = [clarabel.ZeroConeT(2), clarabel.NonnegativeConeT(n1 + n2)]
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    settings.tol_gap_abs = 1e-12
+    settings.tol_gap_rel = 1e-12
+    settings.tol_feas = 1e-12
+    settings.max_iter = 400
+    sol = clarabel.DefaultSolver(Pm, np.zeros(n1 + n2), Am, b, cones, settings).solve()
+    x = np.clip(np.asarray(sol.x), 0.0, None)
+    a, bb = x[:n1], x[n1:]
+    if a.sum() <= 0 or bb.sum() <= 0:  # pragma: no cover - solver failure
+        raise RuntimeError(f"Clarabel failed on a hull-distance QP ({sol.status})")
+    return a / a.sum(), bb / bb.sum()
+
+
+def _full(P: np.ndarray, Q: np.ndarray) -> float:
+    P2, Q2 = affine_coords(P, Q)
+    a, b = _min_norm_qp(P2, Q2)
+    return float(np.linalg.norm(a @ P2 - b @ Q2))
+
+
+def point_hull_distance(P: np.ndarray, x: np.ndarray) -> float:
+    """Distance from point x to the convex hull of P (0 inside)."""
+    return hull_distance(P, np.asarray(x, dtype=np.float64).reshape(1, -1))

@@ -1,0 +1,230 @@
+"""What DirectProbe reports about a clustering: hull distances between clusters of different labels,
+label-pair distances (``vec``), per-label ``outside_min``, ``inside_mean`` / ``inside_max``, and
+nearest-hull predictions; plus the seed code's text files."""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+
+from .clustering import canonical_dist, centroid_radius
+from .geometry import hull_distance
+
+
+@dataclass
+class HullPair:
+    a: int  # cluster ids, a < b
+    b: int
+    distance: float
+
+
+def _spheres(X: np.ndarray, members: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    cr = [centroid_radius(X[m]) for m in members]
+    return np.array([c for c, _ in cr]), np.array([r for _, r in cr])
+
+
+def cluster_distances(
+    X: np.ndarray,
+    members: list[np.ndarray],
+    cluster_labels: np.ndarray,
+    all_pairs_limit: int = 5000,
+) -> list[HullPair]:
+    """Exact hull distances between clusters of different labels.
+
+    Every such pair when there are at most ``all_pairs_limit``; else, per label pair, only the
+    pairs needed to know its minimum exactly (best-first on the sphere lower bound).
+    """
+    cents, rads = _spheres(X, members)
+    k = len(members)
+    pairs = [
+        (a, b) for a in range(k) for b in range(a + 1, k) if cluster_labels[a] != cluster_labels[b]
+    ]
+    if len(pairs) <= all_pairs_limit:
+        return [HullPair(a, b, hull_distance(X[members[a]], X[members[b]])) for a, b in pairs]
+    out: list[HullPair] = []
+    by_label: dict[tuple[int, int], list[tuple[float, int, int]]] = {}
+    for a, b in pairs:
+        la, lb = sorted((int(cluster_labels[a]), int(cluster_labels[b])))
+        lower = max(0.0, float(np.linalg.norm(cents[a] - cents[b])) - rads[a] - rads[b])
+        by_label.setdefault((la, lb), []).append((lower, a, b))
+    for key in sorted(by_label):
+        queue = by_label[key]
+        heapq.heapify(queue)
+        best = np.inf
+        while queue and queue[0][0] < best:
+            _, a, b = heapq.heappop(queue)
+            d = hull_distance(X[members[a]], X[members[b]])
+            out.append(HullPair(a, b, d))
+            best = min(best, d)
+    return sorted(out, key=lambda p: (p.a, p.b))
+
+
+def label_pair_vector(
+    pairs: list[HullPair], cluster_labels: np.ndarray, n_labels: int
+) -> tuple[list[float | None], list[tuple[int, int]]]:
+    """Minimum hull distance per label pair (i < j, sorted label order); None when no pair."""
+    best: dict[tuple[int, int], float] = {}
+    for p in pairs:
+        key = tuple(sorted((int(cluster_labels[p.a]), int(cluster_labels[p.b]))))
+        best[key] = min(best.get(key, np.inf), p.distance)  # type: ignore[index]
+    order = [(i, j) for i in range(n_labels) for j in range(i + 1, n_labels)]
+    return [best.get(ij) for ij in order], order
+
+
+def outside_min(vec: list[float | None], order: list[tuple[int, int]], n_labels: int) -> list:
+    """Per label: the minimum distance to any other label (None when it has no neighbour)."""
+    out: list[float | None] = [None] * n_labels
+    for v, (i, j) in zip(vec, order, strict=True):
+        if v is None:
+            continue
+        for a in (i, j):
+            out[a] = v if out[a] is None else min(out[a], v)
+    return out
+
+
+def _pair_stats(Xm: np.ndarray, block: int = 2048) -> tuple[float, float, int]:
+    """Sum, max and count of pairwise distances within Xm (blockwise, no n^2 memory)."""
+    n = len(Xm)
+    total, mx = 0.0, 0.0
+    for i in range(0, n, block):
+        A = Xm[i : i + block]
+        for j in range(i, n, block):
+            B = Xm[j : j + block]
+            d2 = (A**2).sum(1)[:, None] + (B**2).sum(1)[None, :] - 2.0 * A @ B.T
+            d = np.sqrt(np.clip(d2, 0.0, None))
+            if i == j:
+                d = d[np.triu_indices(len(A), 1)]
+            total += float(d.sum())
+            mx = max(mx, float(d.max(initial=0.0)))
+    return total, mx, n * (n - 1) // 2
+
+
+def inside_stats(
+    X: np.ndarray, members: list[np.ndarray], cluster_labels: np.ndarray, n_labels: int
+) -> tuple[list[float | None], list[float | None]]:
+    """Per label, over its clusters of two or more points: the mean of all within-cluster pairwise
+    distances (pooled over clusters, i.e. weighted by pair count) and their maximum."""
+    sums = np.zeros(n_labels)
+    maxs = np.zeros(n_labels)
+    counts = np.zeros(n_labels, dtype=np.int64)
+    for m, lab in zip(members, cluster_labels, strict=True):
+        if len(m) < 2:
+            continue
+        s, mx, c = _pair_stats(X[m])
+        sums[lab] += s
+        maxs[lab] = max(maxs[lab], mx)
+        counts[lab] += c
+    mean = [float(sums[i] / counts[i]) if counts[i] else None for i in range(n_labels)]
+    mxl = [float(maxs[i]) if counts[i] else None for i in range(n_labels)]
+    return mean, mxl
+
+
+def nearest_hulls(
+    X: np.ndarray,
+    members: list[np.ndarray],
+    points: np.ndarray,
+    top_k: int = 3,
+) -> list[list[tuple[int, float]]]:
+    """For each point, the ``top_k`` clusters nearest to it, by exact point-to-hull distance
+    (0 inside), ties by cluster id. Clusters whose sphere lower bound exceeds the k-th best
+    exact distance are never solved."""
+    cents, rads = _spheres(X, members)
+    k = min(top_k, len(members))
+    out = []
+    for x in np.asarray(points, dtype=np.float64):
+        lower = np.maximum(canonical_dist(cents, x) - rads, 0.0)
+        order = np.lexsort((np.arange(len(members)), lower))
+        found: list[tuple[float, int]] = []
+        for c in order.tolist():
+            if len(found) >= k and lower[c] > found[k - 1][0]:
+                break
+            found.append((hull_distance(X[members[c]], x[None, :]), c))
+            found.sort()
+        out.append([(c, d) for d, c in found[:k]])
+    return out
+
+
+def stats_dict(probe) -> dict:
+    """Distance statistics of a fitted probe (see :func:`distance_stats`), with the raw pairs."""
+    X, labels = probe.X64_, list(probe.train_.labels)
+    members, clabels = probe.members_, probe.clusters_.cluster_labels
+    n_labels = len(labels)
+    pairs = cluster_distances(X, members, clabels, probe.all_pairs_limit)
+    vec, order = label_pair_vector(pairs, clabels, n_labels)
+    omin = outside_min(vec, order, n_labels)
+    imean, imax = inside_stats(X, members, clabels, n_labels)
+    return {
+        "vec": vec,
+        "label_pairs": [[labels[i], labels[j]] for i, j in order],
+        "outside_min": dict(zip(labels, omin, strict=True)),
+        "inside_mean": dict(zip(labels, imean, strict=True)),
+        "inside_max": dict(zip(labels, imax, strict=True)),
+        "_pairs": pairs,
+    }
+
+
+def _fmt(v: float | None) -> str:
+    return "nan" if v is None else f"{v:.6f}"
+
+
+def build_result(probe, test):
+    """The ProbeResult of a fitted probe on ``test``: metrics and the seed code's text files."""
+    from ftprobe.api import ProbeResult
+
+    cr = probe.clusters_
+    labels = list(probe.train_.labels)
+    stats = stats_dict(probe)
+    pairs = stats.pop("_pairs")
+    ranked = nearest_hulls(probe.X64_, probe.members_, test.X, probe.top_k)
+    ytest = np.asarray(test.y)
+    pred = np.array([cr.cluster_labels[r[0][0]] for r in ranked], dtype=np.int64)
+    acc = float((pred == ytest).mean()) if len(ytest) else float("nan")
+    n_labels = len(labels)
+    metrics = {
+        "accuracy": acc,
+        "n_clusters": cr.n_clusters,
+        "n_labels": n_labels,
+        "n_train_labels": int(len(np.unique(probe.train_.y))),
+        "linearly_separable": cr.n_clusters == int(len(np.unique(probe.train_.y))),
+        **stats,
+        "lp_calls": cr.lp_calls,
+        "lp_retries": cr.lp_retries,
+        "lp_unresolved": cr.lp_unresolved,
+        "lp_avoided": cr.lp_avoided,
+        "merges": cr.merges,
+        "rejected_merges": cr.rejected,
+        "separable_label_pairs": cr.separable_label_pairs,
+        "fit_seconds": round(cr.seconds, 3),
+        "cluster_distances_computed": len(pairs),
+        "inside_aggregation": "pooled over within-cluster pairs, clusters of >= 2 points",
+    }
+    lab = [labels[int(c)] for c in cr.cluster_labels]
+    files = {
+        "clusters.txt": "".join(f"{c}\n" for c in cr.assign.tolist()),
+        "predictions.txt": "".join(
+            labels[int(g)] + "".join(f"\t{c}-{lab[c]},{d:.6f}" for c, d in r) + "\n"
+            for g, r in zip(ytest.tolist(), ranked, strict=True)
+        ),
+        "dis.txt": "".join(
+            f"({p.a}-{lab[p.a]}, {p.b}-{lab[p.b]}): {p.distance:.6f}\n" for p in pairs
+        ),
+        "vec.txt": "".join(
+            f"{a}\t{b}\t{_fmt(v)}\n"
+            for (a, b), v in zip(stats["label_pairs"], stats["vec"], strict=True)
+        ),
+        "outside_min.txt": "".join(f"{k}: {_fmt(v)}\n" for k, v in stats["outside_min"].items()),
+        "inside_mean.txt": "".join(f"{k}: {_fmt(v)}\n" for k, v in stats["inside_mean"].items()),
+        "inside_max.txt": "".join(f"{k}: {_fmt(v)}\n" for k, v in stats["inside_max"].items()),
+        "log.txt": (
+            f"train points: {len(cr.assign)}\nlabels: {n_labels}\n"
+            f"final number of clusters: {cr.n_clusters}\n"
+            f"linearly separable: {metrics['linearly_separable']}\n"
+            f"merges: {cr.merges}\nrejected merges: {cr.rejected}\n"
+            f"LP calls: {cr.lp_calls} (retries {cr.lp_retries}, unresolved {cr.lp_unresolved})\n"
+            f"LP avoided: {cr.lp_avoided}\n"
+            f"test points: {len(ytest)}\naccuracy: {acc:.6f}\n"
+        ),
+    }
+    return ProbeResult(metrics=metrics, main_metric="accuracy", files=files)

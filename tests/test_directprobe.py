@@ -1,0 +1,223 @@
+"""DirectProbe: synthetic geometry with known answers, exactness against brute force and the
+reference algorithm, determinism, and the plugin contract."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from ftprobe.api import ProbeData
+from ftprobe.plugins.probes.directprobe import DirectProbe, distance_stats
+from ftprobe.plugins.probes.directprobe.clustering import directprobe_clusters
+from ftprobe.plugins.probes.directprobe.geometry import (
+    hull_distance,
+    lp_separable,
+    point_hull_distance,
+)
+from ftprobe.plugins.probes.directprobe.reference import reference_clusters
+
+SQUARE = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+
+
+def _segment_distance(p, q, a, b) -> float:
+    """Distance between segments pq and ab in 2-D (0 when they cross)."""
+
+    def cross(o, u, v):
+        return (u[0] - o[0]) * (v[1] - o[1]) - (u[1] - o[1]) * (v[0] - o[0])
+
+    d1, d2 = cross(a, b, p), cross(a, b, q)
+    d3, d4 = cross(p, q, a), cross(p, q, b)
+    if d1 * d2 < 0 and d3 * d4 < 0:
+        return 0.0
+
+    def point_seg(x, u, v):
+        uv = v - u
+        t = 0.0 if not uv.any() else np.clip((x - u) @ uv / (uv @ uv), 0.0, 1.0)
+        return float(np.linalg.norm(x - (u + t * uv)))
+
+    return min(point_seg(p, a, b), point_seg(q, a, b), point_seg(a, p, q), point_seg(b, p, q))
+
+
+def _inside(P: np.ndarray, x: np.ndarray) -> bool:
+    return not lp_separable(P, x[None, :])[0]
+
+
+def _brute_hull_distance(P: np.ndarray, Q: np.ndarray) -> float:
+    """2-D brute force: the hulls meet (a vertex inside the other) or the distance is attained
+    between two edges (or vertices)."""
+    if any(_inside(P, q) for q in Q) or any(_inside(Q, p) for p in P):
+        return 0.0
+    segs_p = list(itertools.combinations(range(len(P)), 2)) or [(0, 0)]
+    segs_q = list(itertools.combinations(range(len(Q)), 2)) or [(0, 0)]
+    return min(_segment_distance(P[i], P[j], Q[k], Q[m]) for i, j in segs_p for k, m in segs_q)
+
+
+def test_hull_distance_of_two_squares_is_the_gap():
+    assert hull_distance(SQUARE, SQUARE + [3.0, 0.5]) == pytest.approx(2.0, abs=1e-7)
+    assert hull_distance(SQUARE, SQUARE + [0.5, 0.5]) == 0.0  # overlapping: exactly zero
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_hull_distance_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    P = rng.normal(size=(int(rng.integers(1, 7)), 2))
+    Q = rng.normal(size=(int(rng.integers(2, 7)), 2)) + rng.normal(size=2) * 2
+    assert hull_distance(P, Q) == pytest.approx(_brute_hull_distance(P, Q), abs=1e-6)
+
+
+def test_hull_distance_in_high_dimension_uses_the_affine_span():
+    rng = np.random.default_rng(1)
+    basis, _ = np.linalg.qr(rng.normal(size=(50, 2)))  # embed the 2-D problem isometrically
+    P, Q = SQUARE, SQUARE + [3.0, 0.5]
+    assert hull_distance(P @ basis.T, Q @ basis.T) == pytest.approx(2.0, abs=1e-7)
+
+
+def test_point_inside_and_outside_a_hull():
+    assert point_hull_distance(SQUARE, np.array([0.5, 0.5])) == 0.0
+    assert point_hull_distance(SQUARE, np.array([2.0, 2.0])) == pytest.approx(np.sqrt(2), 1e-7)
+    assert point_hull_distance(SQUARE, np.array([0.5, 3.0])) == pytest.approx(2.0, abs=1e-7)
+
+
+def test_lp_separability_and_certificate():
+    ok, (w, b) = lp_separable(SQUARE, SQUARE + [2.5, 0.0])
+    assert ok and (SQUARE @ w + b).min() > 0 and ((SQUARE + [2.5, 0]) @ w + b).max() < 0
+    assert lp_separable(SQUARE, SQUARE + [1.0, 0.0])[0] is False  # touching edges overlap
+    assert lp_separable(SQUARE, np.array([[0.5, 0.5]]))[0] is False
+
+
+def _blobs(centres, n, scale, seed):
+    rng = np.random.default_rng(seed)
+    X = np.concatenate([rng.normal(size=(n, 2)) * scale + c for c in centres])
+    return X
+
+
+def test_two_separable_blobs_give_two_clusters_without_merging_lps():
+    X = _blobs([[0, 0], [4, 0]], 40, 0.4, 0)
+    y = np.repeat([0, 1], 40)
+    r = directprobe_clusters(X, y, show_progress=False)
+    assert r.n_clusters == 2
+    assert np.array_equal(r.assign, y)
+    assert r.lp_calls == 0
+
+
+def test_xor_layout_gives_three_clusters():
+    X = _blobs([[0, 0], [4, 4], [0, 4], [4, 0]], 15, 0.3, 1)
+    y = np.repeat([0, 0, 1, 1], 15)
+    r = directprobe_clusters(X, y, show_progress=False)
+    assert r.n_clusters == 3
+    # one label is whole, the other stays split into its two blobs
+    sizes = sorted(np.bincount(r.assign).tolist())
+    assert sizes == [15, 15, 30]
+    assert r.rejected >= 1
+
+
+def test_duplicate_points_with_different_labels_stay_singletons():
+    X = _blobs([[0, 0], [4, 0]], 10, 0.4, 2)
+    y = np.repeat([0, 1], 10)
+    X = np.r_[X, [[2.0, 0.0], [2.0, 0.0]]]
+    y = np.r_[y, [0, 1]]
+    r = directprobe_clusters(X, y, show_progress=False)
+    a, b = r.assign[-2], r.assign[-1]
+    assert a != b
+    assert (r.assign == a).sum() == 1 and (r.assign == b).sum() == 1
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_fast_clustering_equals_the_reference_algorithm(seed):
+    rng = np.random.default_rng(seed)
+    n, d, k = int(rng.integers(25, 60)), int(rng.choice([2, 3, 6])), int(rng.integers(2, 5))
+    X = rng.normal(size=(n, d))
+    y = rng.integers(0, k, n)
+    X[: n // 3] += y[: n // 3, None] * 1.5
+    if seed % 2:
+        X[-1] = X[0]
+    fast = directprobe_clusters(X, y, show_progress=False)
+    ref = reference_clusters(X, y)
+    assert np.array_equal(fast.assign, ref.assign)
+    assert fast.lp_calls <= ref.lp_calls
+
+
+def _fit(X, y, labels, **opts):
+    p = DirectProbe(**opts)
+    p.fit(ProbeData(X=X.astype(np.float32), y=y, labels=labels))
+    return p
+
+
+def test_probe_contract_and_files():
+    X = _blobs([[0, 0], [4, 4], [0, 4], [4, 0]], 12, 0.3, 3)
+    y = np.repeat([0, 0, 1, 1], 12)
+    labels = ["a", "b"]
+    p = _fit(X, y, labels, top_k="2")
+    Xt = np.array([[0.0, 0.0], [4.0, 0.1], [2.0, 2.0]], dtype=np.float32)
+    res = p.evaluate(ProbeData(X=Xt, y=np.array([0, 1, 0]), labels=labels))
+    m = res.metrics
+    assert m["n_clusters"] == 3 and m["n_labels"] == 2 and m["linearly_separable"] is False
+    assert m["label_pairs"] == [["a", "b"]] and len(m["vec"]) == 1
+    assert m["outside_min"]["a"] == m["outside_min"]["b"] == pytest.approx(m["vec"][0])
+    assert m["inside_max"]["a"] >= m["inside_mean"]["a"] > 0
+    assert res.main_metric == "accuracy" and 0.0 <= m["accuracy"] <= 1.0
+    for name in (
+        "clusters.txt",
+        "predictions.txt",
+        "dis.txt",
+        "vec.txt",
+        "outside_min.txt",
+        "inside_mean.txt",
+        "inside_max.txt",
+        "log.txt",
+    ):
+        assert res.files[name], name
+    assert len(res.files["clusters.txt"].splitlines()) == len(X)
+    assert res.files["predictions.txt"].splitlines()[0].count("\t") == 2  # top_k=2
+
+
+def test_test_point_inside_a_hull_is_predicted_with_distance_zero():
+    X = _blobs([[0, 0], [5, 0]], 20, 0.5, 4)
+    y = np.repeat([0, 1], 20)
+    p = _fit(X, y, ["a", "b"])
+    inside = X[:20].mean(axis=0, keepdims=True).astype(np.float32)
+    res = p.evaluate(ProbeData(X=inside, y=np.array([0]), labels=["a", "b"]))
+    assert res.metrics["accuracy"] == 1.0
+    first = res.files["predictions.txt"].split("\t")[1]
+    assert first.startswith("0-a,") and float(first.split(",")[1]) == 0.0
+
+
+def test_results_are_deterministic_byte_for_byte():
+    X = _blobs([[0, 0], [3, 3], [0, 3], [3, 0]], 10, 0.6, 5)
+    y = np.repeat([0, 1, 1, 0], 10)
+    files = []
+    for _ in range(2):
+        p = _fit(X, y, ["a", "b"])
+        res = p.evaluate(ProbeData(X=X[:5].astype(np.float32), y=y[:5], labels=["a", "b"]))
+        files.append({k: v for k, v in res.files.items() if k != "log.txt"})
+    assert files[0] == files[1]
+
+
+def test_distance_stats_on_a_given_clustering():
+    X = np.r_[SQUARE, SQUARE + [3.0, 0.0]]
+    y = np.repeat([0, 1], 4)
+    s = distance_stats(X, y, ["a", "b"], assign=y)
+    assert s["vec"][0] == pytest.approx(2.0, abs=1e-7)
+    assert s["inside_max"]["a"] == pytest.approx(np.sqrt(2))
+    mean = (4 * 1 + 2 * np.sqrt(2)) / 6
+    assert s["inside_mean"]["b"] == pytest.approx(mean)
+    refit = distance_stats(X, y, ["a", "b"])  # clusters first
+    assert refit["vec"] == pytest.approx(s["vec"])
+
+
+def test_bad_options_are_user_errors():
+    from ftprobe.errors import FtprobeError
+
+    with pytest.raises(FtprobeError, match="top_k"):
+        DirectProbe(top_k="many")
+    with pytest.raises(FtprobeError, match="unknown directprobe option"):
+        DirectProbe(depth=3)
+
+
+def test_registered_through_the_entry_point():
+    from ftprobe.registry import probes
+
+    spec = probes().get("directprobe")
+    assert isinstance(spec.factory(), DirectProbe)
