@@ -9,11 +9,11 @@ from pathlib import Path
 
 import conllu
 import pytest
-from ftprobe.plugins.tasks import ud
-from ftprobe.plugins.tasks.conllu_reader import read_sentences
 
 from ftprobe.api import TaskData
 from ftprobe.datafiles import DataSource
+from ftprobe.plugins.tasks import ud
+from ftprobe.plugins.tasks.conllu_reader import read_sentences
 from ftprobe.registry import tasks
 from ftprobe.settings import Settings
 

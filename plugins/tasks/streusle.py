@@ -16,9 +16,8 @@ from ftprobe.api import Example, Split, TaskData, TaskSpec
 from ftprobe.errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ftprobe.plugins.tasks.conllu_reader import Sentence
-
     from ftprobe.datafiles import DataSource
+    from ftprobe.plugins.tasks.conllu_reader import Sentence
 
 _URL = "https://raw.githubusercontent.com/nert-nlp/streusle/v4.7.1/"
 FILES = {

@@ -25,9 +25,8 @@ from ftprobe.api import DataFile, Example, Split, TaskData, TaskSpec
 from ftprobe.errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ftprobe.plugins.tasks.conllu_reader import Sentence
-
     from ftprobe.datafiles import DataSource
+    from ftprobe.plugins.tasks.conllu_reader import Sentence
 
 PUD_FILE = (
     "ud_english_pud/en_pud-ud-test.conllu",
