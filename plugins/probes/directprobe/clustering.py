@@ -76,13 +76,26 @@ def frozen_points(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return counts[inv] > 1
 
 
-def _pair_lda_separates(P: np.ndarray, Q: np.ndarray, cp: np.ndarray, cq: np.ndarray) -> bool:
-    """Whether the two-set LDA direction (own scatter, a few regularisations) separates P, Q."""
-    Zp, Zq = P - cp, Q - cq
-    S = Zp.T @ Zp + Zq.T @ Zq
+SCATTER_CACHE_BYTES = 256 << 20  # keep per-label scatter matrices below this size
+
+
+def _pair_lda_separates(
+    P: np.ndarray, Q: np.ndarray, cp: np.ndarray, cq: np.ndarray, S: np.ndarray | None = None
+) -> bool:
+    """Whether the two-set LDA direction (own scatter ``S``, a few regularisations) separates
+    P and Q. ``S`` (the summed within-set scatter) is computed when not given."""
+    from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
+    if S is None:
+        Zp, Zq = P - cp, Q - cq
+        S = Zp.T @ Zp + Zq.T @ Zq
     t = np.trace(S) / len(S) + 1e-12
+    eye = np.eye(len(S))
     for reg in (1e-8, 1e-5, 1e-2):
-        w = np.linalg.solve(S + reg * t * np.eye(len(S)), cp - cq)
+        try:  # the regularised scatter is symmetric positive definite: Cholesky
+            w = cho_solve(cho_factor(S + reg * t * eye, check_finite=False), cp - cq)
+        except LinAlgError:
+            w = np.linalg.solve(S + reg * t * eye, cp - cq)
         if float((P @ w).min()) > float((Q @ w).max()):
             return True
     return False
@@ -107,9 +120,14 @@ def label_conflicts(
     # LDA directions (shared within-label scatter, lightly regularised) as a second certificate
     d = X.shape[1]
     scatter = np.zeros((d, d))
+    keep = len(labels) * d * d * 8 <= SCATTER_CACHE_BYTES
+    own: dict[int, np.ndarray] = {}
     for a in labels:
         Z = X[idx[a]] - spheres[a][0]
-        scatter += Z.T @ Z
+        S_a = Z.T @ Z
+        scatter += S_a
+        if keep:
+            own[a] = S_a
     scatter += (1e-6 * np.trace(scatter) / d + 1e-12) * np.eye(d)
     inv = np.linalg.inv(scatter)
     conflicts: set[tuple[int, int]] = set()
@@ -130,7 +148,8 @@ def label_conflicts(
             if float((P @ w).min()) > float((Q @ w).max()):
                 avoided["label_lda_certificate"] += 1
                 continue
-            if _pair_lda_separates(P, Q, spheres[a][0], spheres[b][0]):
+            S = own[a] + own[b] if keep else None
+            if _pair_lda_separates(P, Q, spheres[a][0], spheres[b][0], S):
                 avoided["label_pair_lda_certificate"] += 1
                 continue
             if len(P) + len(Q) > lp_limit:
