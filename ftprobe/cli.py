@@ -103,6 +103,31 @@ def plugins(as_json: bool) -> None:
     _table("ftprobe plugins", ["plugin", "version", "hooks"], rows)
 
 
+def _spec_row(reg: Any, spec: Any, **extra: Any) -> dict[str, Any]:
+    """One listing row of a registered record: name, the kind-specific fields, then the rest."""
+    return {
+        "name": spec.name,
+        **extra,
+        "aliases": list(spec.aliases),
+        "plugin": reg.owner(spec.name),
+        "description": spec.description,
+    }
+
+
+def _listing(
+    rows: list[dict[str, Any]], as_json: bool, title: str, columns: dict[str, str]
+) -> None:
+    """Print ``rows`` as JSON or as a table of ``columns`` (header -> row key; lists joined)."""
+    if as_json:
+        _echo_json(rows)
+        return
+
+    def cell(value: Any) -> str:
+        return ", ".join(value) if isinstance(value, list) else str(value)
+
+    _table(title, list(columns), [[cell(r[key]) for key in columns.values()] for r in rows])
+
+
 @cli.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
@@ -113,28 +138,15 @@ def tasks(ctx: click.Context, as_json: bool) -> None:
     from ftprobe.registry import tasks as task_registry
 
     reg = task_registry()
-    rows = [
-        {
-            "name": s.name,
-            "target": s.target,
-            "splits": list(s.splits),
-            "aliases": list(s.aliases),
-            "plugin": reg.owner(s.name),
-            "description": s.description,
-        }
-        for s in reg
-    ]
-    if as_json:
-        _echo_json(rows)
-        return
-    _table(
-        "tasks",
-        ["task", "target", "splits", "plugin", "description"],
-        [
-            [r["name"], r["target"], ",".join(r["splits"]), r["plugin"], r["description"]]
-            for r in rows
-        ],
-    )
+    rows = [_spec_row(reg, s, target=s.target, splits=list(s.splits)) for s in reg]
+    columns = {
+        "task": "name",
+        "target": "target",
+        "splits": "splits",
+        "plugin": "plugin",
+        "description": "description",
+    }
+    _listing(rows, as_json, "tasks", columns)
 
 
 @cli.command()
@@ -144,24 +156,14 @@ def models(as_json: bool) -> None:
     from ftprobe.registry import encoders
 
     reg = encoders()
-    rows = [
-        {
-            "name": s.name,
-            "aliases": list(s.aliases),
-            "plugin": reg.owner(s.name),
-            "pattern": s.accepts is not None,
-            "description": s.description,
-        }
-        for s in reg
-    ]
-    if as_json:
-        _echo_json(rows)
-        return
-    _table(
-        "encoders",
-        ["encoder", "aliases", "plugin", "description"],
-        [[r["name"], ", ".join(r["aliases"]), r["plugin"], r["description"]] for r in rows],
-    )
+    rows = [_spec_row(reg, s, pattern=s.accepts is not None) for s in reg]
+    columns = {
+        "encoder": "name",
+        "aliases": "aliases",
+        "plugin": "plugin",
+        "description": "description",
+    }
+    _listing(rows, as_json, "encoders", columns)
 
 
 @cli.command()
@@ -173,26 +175,16 @@ def probes(as_json: bool) -> None:
 
     reg = probe_registry()
     rows = [
-        {
-            "name": s.name,
-            "kind": "probe" if isinstance(s, ProbeSpec) else "similarity",
-            "aliases": list(s.aliases),
-            "plugin": reg.owner(s.name),
-            "description": s.description,
-        }
-        for s in reg
+        _spec_row(reg, s, kind="probe" if isinstance(s, ProbeSpec) else "similarity") for s in reg
     ]
-    if as_json:
-        _echo_json(rows)
-        return
-    _table(
-        "probes",
-        ["probe", "kind", "aliases", "plugin", "description"],
-        [
-            [r["name"], r["kind"], ", ".join(r["aliases"]), r["plugin"], r["description"]]
-            for r in rows
-        ],
-    )
+    columns = {
+        "probe": "name",
+        "kind": "kind",
+        "aliases": "aliases",
+        "plugin": "plugin",
+        "description": "description",
+    }
+    _listing(rows, as_json, "probes", columns)
 
 
 # ----------------------------------------------------------------------------- run
