@@ -53,6 +53,7 @@ def main() -> None:
         f"merges {fast.merges}  rejected {fast.rejected}  avoided {fast.lp_avoided}  "
         f"separable label pairs {fast.separable_label_pairs}/{fast.label_pairs_checked}"
     )
+    print(f"phases (s): {fast.phase_seconds}")
     if args.ewt or args.no_ref:
         return
     t = time.perf_counter()

@@ -12,9 +12,12 @@ from ftprobe.api import ProbeData
 from ftprobe.plugins.probes.directprobe import DirectProbe, distance_stats
 from ftprobe.plugins.probes.directprobe.clustering import directprobe_clusters
 from ftprobe.plugins.probes.directprobe.geometry import (
+    LPStats,
     hull_distance,
     lp_separable,
+    lsq_plane,
     point_hull_distance,
+    separates,
 )
 from ftprobe.plugins.probes.directprobe.reference import reference_clusters
 
@@ -87,6 +90,34 @@ def test_lp_separability_and_certificate():
     assert lp_separable(SQUARE, np.array([[0.5, 0.5]]))[0] is False
 
 
+def test_least_squares_certificate_separates_or_abstains():
+    rng = np.random.default_rng(3)
+    P = rng.normal(size=(300, 5))
+    Q = rng.normal(size=(40, 5)) + [6.0, 0, 0, 0, 0]
+    w, b = lsq_plane(P, Q)
+    assert separates(w, b, P, Q)
+    # fewer points than dimensions: the interpolating plane separates any labelling
+    A = rng.normal(size=(30, 50))
+    assert lsq_plane(A[:13], A[13:]) is not None
+    # an overlapping pair never gets a certificate
+    assert lsq_plane(SQUARE, np.array([[0.5, 0.5], [3.0, 3.0]])) is None
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.8, 6.0])
+def test_working_set_lp_agrees_with_one_solve(shift):
+    from ftprobe.plugins.probes.directprobe.geometry import _lp_direct
+
+    rng = np.random.default_rng(int(shift * 10))
+    P = rng.normal(size=(900, 6))
+    Q = rng.normal(size=(30, 6)) * 0.3 + [shift, 0, 0, 0, 0, 0]
+    stats = LPStats()
+    ok, plane = lp_separable(P, Q, stats)
+    assert ok == _lp_direct(P, Q, LPStats())[0]
+    assert stats.rounds >= 1  # the working-set path ran
+    if ok:
+        assert separates(*plane, P, Q)
+
+
 def _blobs(centres, n, scale, seed):
     rng = np.random.default_rng(seed)
     X = np.concatenate([rng.normal(size=(n, 2)) * scale + c for c in centres])
@@ -137,6 +168,19 @@ def test_fast_clustering_equals_the_reference_algorithm(seed):
     ref = reference_clusters(X, y)
     assert np.array_equal(fast.assign, ref.assign)
     assert fast.lp_calls <= ref.lp_calls
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fast_clustering_equals_the_reference_with_ties_and_duplicates(seed):
+    """Integer grid points: many equal centroid distances and same-label duplicates, so the
+    float32 scans and the lazy neighbour entries must break ties exactly as the reference."""
+    rng = np.random.default_rng(100 + seed)
+    n, d = int(rng.integers(60, 140)), int(rng.choice([2, 3, 4]))
+    X = rng.integers(0, 4, size=(n, d)).astype(float) * 2.0**-3
+    y = rng.integers(0, 3, n)
+    fast = directprobe_clusters(X, y, show_progress=False)
+    ref = reference_clusters(X, y)
+    assert np.array_equal(fast.assign, ref.assign)
 
 
 def _fit(X, y, labels, **opts):

@@ -3,7 +3,7 @@
 Options (``--probe-option key=value``): ``top_k`` (clusters listed per test point in
 predictions.txt, default 3), ``all_pairs_limit`` (compute every cross-label cluster distance up to
 this many pairs, else only those that decide each label pair's minimum; default 5000),
-``label_lp_limit`` (largest pair of label sets tested for separability by one LP; default 6000).
+``label_lp_limit`` (largest pair of label sets tested for separability by one LP; default 1500).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class DirectProbe:
             )
         self.top_k = _as_int("top_k", options.get("top_k", 3))
         self.all_pairs_limit = _as_int("all_pairs_limit", options.get("all_pairs_limit", 5000))
-        self.label_lp_limit = _as_int("label_lp_limit", options.get("label_lp_limit", 6000))
+        self.label_lp_limit = _as_int("label_lp_limit", options.get("label_lp_limit", 1500))
         self.clusters_: ClusterResult | None = None
 
     def fit(self, train: ProbeData, *, seed: int = 0) -> None:

@@ -20,6 +20,18 @@ class LPStats:
     calls: int = 0
     retries: int = 0  # extra solves after HiGHS reported numerical difficulties
     unresolved: int = 0  # still undecided after every retry: read as overlap, with a warning
+    rounds: int = 0  # working-set LPs solved inside large tests
+
+
+def canonical_dist(C: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Centroid distances as every implementation computes them (deterministic per pair)."""
+    return np.sqrt(((C - c) ** 2).sum(axis=1))
+
+
+def centroid_radius(Xm: np.ndarray) -> tuple[np.ndarray, float]:
+    """Canonical centroid (mean of the rows in point order) and bounding radius."""
+    c = Xm.mean(axis=0)
+    return c, float(np.sqrt(((Xm - c) ** 2).sum(axis=1).max()))
 
 
 def affine_coords(*sets: np.ndarray) -> list[np.ndarray]:
@@ -57,19 +69,96 @@ def centroid_hyperplane(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, float
     return None
 
 
+def lsq_plane(P: np.ndarray, Q: np.ndarray, iters: int = 6) -> tuple[np.ndarray, float] | None:
+    """A cheap certificate: the least-squares fit of +1 on P and -1 on Q (lightly ridged; the
+    Gram form when there are fewer points than dimensions), refitted a few times with the
+    violated points weighted up. Returns a hyperplane that strictly separates, or None."""
+    from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
+    o = (P.sum(axis=0) + Q.sum(axis=0)) / (len(P) + len(Q))
+    A1 = np.concatenate([P - o, Q - o])
+    A1 = np.c_[A1, np.ones(len(A1))]
+    n, k = A1.shape
+    t = np.r_[np.ones(len(P)), -np.ones(len(Q))]
+    c = np.ones(n)
+    G = A1 @ A1.T if n <= k else None
+    for _ in range(iters):
+        try:
+            if G is not None:  # z = A1^T (G + lam C^-1)^-1 t
+                Gc = G.copy()
+                Gc[np.diag_indices(n)] += 1e-8 * np.trace(G) / n / c
+                z = A1.T @ cho_solve(cho_factor(Gc, check_finite=False), t, check_finite=False)
+            else:  # (A1^T C A1 + lam) z = A1^T C t
+                Ac = A1 * c[:, None]
+                H = Ac.T @ A1
+                H[np.diag_indices(k)] += 1e-8 * np.trace(H) / k
+                z = cho_solve(cho_factor(H, check_finite=False), Ac.T @ t, check_finite=False)
+        except LinAlgError:
+            return None
+        m = (A1 @ z) * t
+        if m.min() > 0.0:
+            w = z[:-1]
+            b = float(z[-1] - o @ w)
+            return (w, b) if separates(w, b, P, Q) else None
+        c = np.where(m < 1.0, c * 4.0, c)
+    return None
+
+
+WORKING_SET_MIN = 256  # above this many points the LP is solved on a growing working set
+WORKING_SET_MAX = 2000  # ... unless both sides exceed this: then one solve is cheaper
+WORKING_SET_STEP = 64  # points of each side in the first working set and added per round
+
+
 def lp_separable(
-    P: np.ndarray, Q: np.ndarray, stats: LPStats | None = None
+    P: np.ndarray,
+    Q: np.ndarray,
+    stats: LPStats | None = None,
+    hint: np.ndarray | None = None,
 ) -> tuple[bool, tuple[np.ndarray, float] | None]:
     """Exact test: do w, b exist with P·w + b >= 1 and Q·w + b <= -1?  (HiGHS LP).
 
     Returns (separable, hyperplane in the original coordinates or None). Status 4 (numerical
     difficulties) is retried with the other HiGHS method on rescaled data; never read as infeasible
-    silently.
+    silently. Large sets are solved by constraint generation: an LP on a working set of the
+    points nearest the other set along ``hint`` (a direction with P on the high side; default
+    the centroid difference); infeasible there means infeasible for all (a subset already
+    overlaps), and a plane that strictly separates every point is a certificate; otherwise the
+    most violated points join the working set. Counted as one call.
     """
-    from scipy.optimize import linprog
-
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
+    stats = stats if stats is not None else LPStats()
+    stats.calls += 1
+    if len(P) + len(Q) <= WORKING_SET_MIN or min(len(P), len(Q)) > WORKING_SET_MAX:
+        return _lp_direct(P, Q, stats)
+    w = hint if hint is not None else P.mean(axis=0) - Q.mean(axis=0)
+    mp, mq = P @ w, Q @ w
+    iP = np.argsort(mp, kind="stable")[:WORKING_SET_STEP]
+    iQ = np.argsort(-mq, kind="stable")[:WORKING_SET_STEP]
+    while True:
+        stats.rounds += 1
+        ok, plane = _lp_direct(P[iP], Q[iQ], stats)
+        if not ok:
+            return False, None
+        w, b = plane  # type: ignore[misc]
+        mp, mq = P @ w + b, Q @ w + b
+        if mp.min() > 0.0 and mq.max() < 0.0:
+            return True, (w, b)
+        addP = np.setdiff1d(np.flatnonzero(mp < 1.0), iP)
+        addQ = np.setdiff1d(np.flatnonzero(mq > -1.0), iQ)
+        if not len(addP) and not len(addQ):  # pragma: no cover - solver tolerance: decide whole
+            return _lp_direct(P, Q, stats)
+        addP = addP[np.argsort(mp[addP], kind="stable")][:WORKING_SET_STEP]
+        addQ = addQ[np.argsort(-mq[addQ], kind="stable")][:WORKING_SET_STEP]
+        iP, iQ = np.union1d(iP, addP), np.union1d(iQ, addQ)
+
+
+def _lp_direct(
+    P: np.ndarray, Q: np.ndarray, stats: LPStats
+) -> tuple[bool, tuple[np.ndarray, float] | None]:
+    """One HiGHS solve of the separability LP (with retries on numerical difficulties)."""
+    from scipy.optimize import linprog
+
     d = P.shape[1]
     origin = P[0].copy()
     stacked = np.concatenate([P, Q]) - origin
@@ -84,8 +173,6 @@ def lp_separable(
     # dual simplex is fastest on small LPs, interior point (with crossover) on large ones
     first, second = ("highs-ipm", "highs-ds") if n > 1000 else ("highs-ds", "highs-ipm")
     attempts = [(first, 1.0), (second, 1.0), (first, scale), (second, scale)]
-    stats = stats if stats is not None else LPStats()
-    stats.calls += 1
     for k, (method, s) in enumerate(attempts):
         if k:
             stats.retries += 1
@@ -121,7 +208,7 @@ def lp_separable(
         f"HiGHS could not decide separability of sets of {len(P)} and {len(Q)} points after "
         f"{len(attempts)} attempts; counted as overlapping",
         RuntimeWarning,
-        stacklevel=2,
+        stacklevel=3,
     )
     return False, None
 

@@ -197,6 +197,7 @@ def build_result(probe, test):
         "rejected_merges": cr.rejected,
         "separable_label_pairs": cr.separable_label_pairs,
         "fit_seconds": round(cr.seconds, 3),
+        "fit_phase_seconds": cr.phase_seconds,
         "cluster_distances_computed": len(pairs),
         "inside_aggregation": "pooled over within-cluster pairs, clusters of >= 2 points",
     }

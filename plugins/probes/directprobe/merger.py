@@ -1,0 +1,437 @@
+"""The merging loop of DirectProbe over the labels that interact (the algorithm is described in
+clustering.py). Memory is linear in the number of points.
+
+Nearest neighbours: each cluster keeps one heap entry, exact or a lower bound, and every pair
+of clusters is at least as far as the entry of one of its two clusters. A new cluster gets an
+exact entry (one scan), which covers all its pairs, so no other entry needs updating. A cluster
+whose neighbour was merged away keeps its old entry as a lower bound and is rescanned (in
+batches) only when that entry reaches the top of the heap.
+Scans run on a compact float32 copy of one label's centroids; every candidate within the
+float32 error bound of the best is then measured exactly in float64, so the order is the exact
+one (ties broken by cluster keys).
+
+Overlap candidates: for each interacting label pair a few directions (centroid, LDA) are kept,
+and every cluster carries the minimum of its points' projections; a cluster pair separated
+along one of them needs no test. The bounding-sphere test, hyperplanes found earlier and the
+centroid hyperplane come next; the LP is the last resort.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+
+import numpy as np
+
+from .geometry import LPStats, canonical_dist, lp_separable, lsq_plane
+
+EXACT_RADIUS_MAX = 4096  # above this size a cluster keeps an upper bound of its radius
+INIT_CHUNK = 512  # rows per block product in the first nearest-neighbour pass
+CERT_CHUNK = 256  # centroid certificates tested per matrix product
+RESCAN_BATCH = 64  # lazy entries rescanned per matrix product
+LSQ_ITERS = 20  # reweighted least-squares fits tried before an LP (each far cheaper)
+
+
+def scan_tol(d: int, n2a, n2b):
+    """Bound on the error of a float32 squared distance (inputs rounded to float32, float32 dot
+    product of length d): the squared norms are exact float64."""
+    return 4.0 * (d + 2) * 2.0**-24 * (n2a + n2b) + 1e-300
+
+
+class _Block:
+    """A compact float32 copy of one label's mergeable centroids for nearest-neighbour scans;
+    rows of merged-away clusters are dropped once they are the majority."""
+
+    def __init__(self, slots: np.ndarray, cent: np.ndarray, n2: np.ndarray, row: np.ndarray):
+        self.row = row  # shared slot -> row map (-1: not in a block)
+        self.slots = slots[:0]
+        self._build(slots, cent, n2)
+
+    def _build(self, slots: np.ndarray, cent: np.ndarray, n2: np.ndarray) -> None:
+        self.row[self.slots] = -1
+        self.slots = slots
+        self.C = cent[slots].astype(np.float32)
+        self.n2 = n2[slots].copy()
+        self.alive = np.ones(len(slots), dtype=bool)
+        self.n_alive = len(slots)
+        self.row[slots] = np.arange(len(slots))
+
+    def update(self, s: int, c: np.ndarray, n2: float) -> None:
+        r = self.row[s]
+        self.C[r] = c
+        self.n2[r] = n2
+
+    def kill(self, t: int, cent: np.ndarray, n2: np.ndarray) -> None:
+        self.alive[self.row[t]] = False
+        self.row[t] = -1
+        self.n_alive -= 1
+        if self.n_alive * 2 < len(self.slots) and len(self.slots) > 64:
+            self._build(self.slots[self.alive], cent, n2)
+
+    def approx(self, c: np.ndarray, n2: float) -> np.ndarray:
+        """Squared distances from c to every row (float32 products); dead rows inf."""
+        a = self.n2 + n2 - 2.0 * (self.C @ c.astype(np.float32)).astype(np.float64)
+        a[~self.alive] = np.inf
+        return a
+
+
+class Merger:
+    """Clusters of the interacting labels: slots sorted by (label, point index)."""
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        points: np.ndarray,
+        frozen: np.ndarray,
+        conflicts: dict[int, list[int]],
+        dirs: dict[tuple[int, int], np.ndarray],
+        stats: LPStats,
+        avoided: Counter[str],
+    ):
+        pts = points[np.lexsort((points, y[points]))]
+        self.X, self.stats, self.avoided = X, stats, avoided
+        self.d = X.shape[1]
+        m = len(pts)
+        self.key = pts
+        self.lab = y[pts]
+        self.cent = X[pts].copy()
+        self.n2 = np.einsum("ij,ij->i", self.cent, self.cent)
+        self.rad = np.zeros(m)
+        self.active = np.ones(m, dtype=bool)
+        self.frozen = frozen[pts]
+        self.members: list[np.ndarray] = [pts[i : i + 1] for i in range(m)]
+        self.version = np.zeros(m, dtype=np.int64)  # bumped when a new heap entry is pushed
+        self.cver = np.zeros(m, dtype=np.int64)  # bumped when the content changes
+        self.nn = np.full(m, -1, dtype=np.int64)  # exact neighbour; -1: none or lazy
+        self.lazy = np.zeros(m, dtype=bool)  # the heap entry is only a lower bound
+        self.forb: dict[int, set[int]] = {}
+        self.hyper: dict[int, dict[int, tuple[int, np.ndarray, float]]] = {}
+        self.heap: list[tuple[float, int, int, int, int]] = []
+        self.merges = self.rejected = 0
+        labs = [int(a) for a in np.unique(self.lab)]
+        lo = np.searchsorted(self.lab, labs, side="left")
+        hi = np.searchsorted(self.lab, labs, side="right")
+        self.span = {a: (int(lo[i]), int(hi[i])) for i, a in enumerate(labs)}
+        self.row = np.full(m, -1, dtype=np.int64)
+        self.blocks = {
+            a: _Block(lo_ + np.flatnonzero(~self.frozen[lo_:hi_]), self.cent, self.n2, self.row)
+            for a, (lo_, hi_) in self.span.items()
+        }
+        # projections on the label-pair directions: the minimum over a cluster's points, with
+        # the cluster's own label on the high side
+        self.conf = conflicts
+        self.prow: dict[int, dict[int, tuple[int, int]]] = {}
+        self.low: dict[int, np.ndarray] = {}
+        for a in labs:
+            rows, at = [], 0
+            self.prow[a] = {}
+            for b in conflicts.get(a, []):
+                D = dirs[(a, b)] if a < b else -dirs[(b, a)]
+                rows.append(D)
+                self.prow[a][b] = (at, at + len(D))
+                at += len(D)
+            lo_, hi_ = self.span[a]
+            if rows:
+                self.low[a] = np.concatenate(rows) @ X[pts[lo_:hi_]].T
+
+    # ------------------------------------------------------------ nearest neighbours
+    def _set(self, s: int, p: int, d: float) -> None:
+        ks, kp = int(self.key[s]), int(self.key[p])
+        self.version[s] += 1
+        self.nn[s], self.lazy[s] = p, False
+        heapq.heappush(self.heap, (d, min(ks, kp), max(ks, kp), s, int(self.version[s])))
+
+    def _clear(self, s: int) -> None:
+        self.version[s] += 1
+        self.nn[s], self.lazy[s] = -1, False
+
+    def _best(self, s: int, approx: np.ndarray, blk: _Block) -> tuple[int, float] | None:
+        """The exact nearest allowed row, from squared distances known within ``scan_tol``."""
+        i = int(np.argmin(approx))
+        mn = approx[i]
+        if not np.isfinite(mn):
+            return None
+        n2s = self.n2[s]
+        close = np.flatnonzero(approx <= mn + scan_tol(self.d, 2 * n2s + blk.n2[i], blk.n2))
+        slots = blk.slots[close]
+        exact = canonical_dist(self.cent[slots], self.cent[s])
+        ks, kc = self.key[s], self.key[slots]
+        b = np.lexsort((np.maximum(kc, ks), np.minimum(kc, ks), exact))[0]
+        return int(slots[b]), float(exact[b])
+
+    def _scan(self, s: int, blk: _Block) -> np.ndarray:
+        """Squared distances from s to the clusters it may merge with (others inf)."""
+        approx = blk.approx(self.cent[s], self.n2[s])
+        approx[self.row[s]] = np.inf
+        fs = self.forb.get(s)
+        if fs:
+            approx[self.row[np.fromiter(fs, dtype=np.int64)]] = np.inf
+        return approx
+
+    def _rescan(self, s: int) -> None:
+        blk = self.blocks[int(self.lab[s])]
+        best = self._best(s, self._scan(s, blk), blk)
+        if best is None:
+            self._clear(s)
+        else:
+            self._set(s, *best)
+
+    def _rescan_batch(self, s: int) -> None:
+        """Rescan s and the lazy entries right behind it on the heap (rescanning a lower bound
+        early is always allowed), one matrix product per label."""
+        batch = [s]
+        while self.heap and len(batch) < RESCAN_BATCH:
+            _, _, _, u, ver = self.heap[0]
+            if not self.active[u] or ver != self.version[u]:
+                heapq.heappop(self.heap)
+                continue
+            if not self.lazy[u]:
+                break
+            heapq.heappop(self.heap)
+            batch.append(u)
+        if len(batch) == 1:
+            self._rescan(s)
+            return
+        by_label: dict[int, list[int]] = {}
+        for u in batch:
+            by_label.setdefault(int(self.lab[u]), []).append(u)
+        for a, us in by_label.items():
+            blk = self.blocks[a]
+            U = np.array(us)
+            A = (
+                blk.n2[None, :]
+                + self.n2[U][:, None]
+                - 2.0 * (self.cent[U].astype(np.float32) @ blk.C.T).astype(np.float64)
+            )
+            A[:, ~blk.alive] = np.inf
+            for j, u in enumerate(us):
+                row = A[j]
+                row[self.row[u]] = np.inf
+                fs = self.forb.get(u)
+                if fs:
+                    row[self.row[np.fromiter(fs, dtype=np.int64)]] = np.inf
+                best = self._best(u, row, blk)
+                if best is None:
+                    self._clear(u)
+                else:
+                    self._set(u, *best)
+
+    def init_nn(self, progress=None, tid=None) -> None:
+        """Every cluster's exact nearest neighbour, by blocks of float32 matrix products."""
+        d = self.d
+        for blk in self.blocks.values():
+            C, n2, m = blk.C, blk.n2, len(blk.slots)
+            for i0 in range(0, m, INIT_CHUNK):
+                i1 = min(m, i0 + INIT_CHUNK)
+                r = np.arange(i1 - i0)
+                A = n2[i0:i1, None] + n2[None, :] - 2.0 * (C[i0:i1] @ C.T).astype(np.float64)
+                A[r, r + i0] = np.inf
+                am = A.argmin(axis=1)
+                mn = A[r, am]
+                lim = mn + scan_tol(d, 2 * n2[i0:i1] + n2[am], 0.0)
+                close = A <= lim[:, None] + scan_tol(d, 0.0, n2)[None, :]
+                rows, cols = np.nonzero(close)
+                cuts = np.searchsorted(rows, r, side="left")
+                for j in range(i1 - i0):
+                    if not np.isfinite(mn[j]):
+                        continue
+                    s = int(blk.slots[i0 + j])
+                    stop = cuts[j + 1] if j + 1 < len(cuts) else len(rows)
+                    slots = blk.slots[cols[cuts[j] : stop]]
+                    exact = canonical_dist(self.cent[slots], self.cent[s])
+                    ks, kc = self.key[s], self.key[slots]
+                    b = np.lexsort((np.maximum(kc, ks), np.minimum(kc, ks), exact))[0]
+                    self._set(s, int(slots[b]), float(exact[b]))
+                if progress is not None:
+                    progress.advance(tid, i1 - i0)
+
+    # ------------------------------------------------------------------ overlap test
+    def _candidates(self, s: int, t: int, cM: np.ndarray, rM: float) -> np.ndarray:
+        """Clusters of interacting labels that the union of s and t may meet, nearest first."""
+        a = int(self.lab[s])
+        lo_a = self.span[a][0]
+        low = self.low[a]
+        lowM = np.minimum(low[:, s - lo_a], low[:, t - lo_a])
+        parts = []
+        for b in self.conf.get(a, []):
+            lb, hb = self.span[b]
+            act = self.active[lb:hb]
+            mask = act.copy()
+            (i0, i1), (j0, j1) = self.prow[b][a], self.prow[a][b]
+            for i, j in zip(range(i0, i1), range(j0, j1), strict=True):
+                mask &= self.low[b][i] + lowM[j] <= 0.0
+            self.avoided["pair_direction"] += int(act.sum()) - int(mask.sum())
+            parts.append(lb + np.flatnonzero(mask))
+        others = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        if not len(others):
+            return others
+        dist = canonical_dist(self.cent[others], cM)
+        keep = dist <= rM + self.rad[others] + 1e-12 * (1.0 + dist)
+        self.avoided["sphere"] += int((~keep).sum())
+        return others[keep][np.argsort(dist[keep], kind="stable")]
+
+    def _overlaps(
+        self, s: int, t: int, XM: np.ndarray, cM: np.ndarray, rM: float
+    ) -> tuple[bool, dict[int, tuple[np.ndarray, float]]]:
+        """Would the union of s and t meet another label's hull? Also returns the hyperplanes
+        that separate the union from each cluster checked."""
+        found: dict[int, tuple[np.ndarray, float]] = {}
+        rest = []
+        for c in self._candidates(s, t, cM, rM).tolist():
+            hp = self._cached_plane(s, t, c)
+            if hp is None:
+                rest.append(c)
+            else:
+                self.avoided["hyperplane_cache"] += 1
+                found[c] = hp
+        need_lp = []
+        for k0 in range(0, len(rest), CERT_CHUNK):
+            chunk = rest[k0 : k0 + CERT_CHUNK]
+            W = cM - self.cent[chunk]
+            lowM = (XM @ W.T).min(axis=0)
+            for j, c in enumerate(chunk):
+                hi = float((self.X[self.members[c]] @ W[j]).max())
+                if lowM[j] > hi:
+                    self.avoided["centroid_certificate"] += 1
+                    found[c] = (W[j], -(float(lowM[j]) + hi) / 2.0)
+                else:
+                    need_lp.append(c)
+        for c in need_lp:
+            XC = self.X[self.members[c]]
+            hp = lsq_plane(XM, XC, iters=LSQ_ITERS)
+            if hp is not None:
+                self.avoided["least_squares_certificate"] += 1
+                found[c] = hp
+                continue
+            hint = self._hint(s, t, c)
+            if hint is None:
+                hint = cM - self.cent[c]
+            ok, hp = lp_separable(XM, XC, self.stats, hint)
+            if not ok:
+                return True, found
+            found[c] = hp  # type: ignore[assignment]
+        return False, found
+
+    def _cached_plane(self, s: int, t: int, c: int) -> tuple[np.ndarray, float] | None:
+        """A hyperplane found earlier between s (or t) and c that also has the other one on
+        its side."""
+        pairs = ((s, t), (t, s))
+        if len(self.members[s]) < len(self.members[t]):
+            pairs = ((t, s), (s, t))  # check the smaller side first
+        for a, other in pairs:
+            rec = self.hyper.get(a, {}).get(c)
+            sign = 1.0
+            if rec is None or rec[0] != self.cver[c]:
+                rec, sign = self.hyper.get(c, {}).get(a), -1.0
+                if rec is None or rec[0] != self.cver[a]:
+                    continue
+            w, b = sign * rec[1], sign * rec[2]
+            if float((self.X[self.members[other]] @ w).min()) + b > 0.0:
+                return w, b
+        return None
+
+    def _hint(self, s: int, t: int, c: int) -> np.ndarray | None:
+        """The normal of a hyperplane found earlier between s or t and c, if any (a good start
+        for the working-set LP even when it does not separate the whole union)."""
+        for a in (s, t):
+            rec = self.hyper.get(a, {}).get(c)
+            if rec is not None and rec[0] == self.cver[c]:
+                return rec[1]
+            rec = self.hyper.get(c, {}).get(a)
+            if rec is not None and rec[0] == self.cver[a]:
+                return -rec[1]
+        return None
+
+    # ------------------------------------------------------------------------ loop
+    def _union(self, s: int, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """Members, their vectors, the canonical centroid and a bounding radius of s ∪ t."""
+        Mi = np.sort(np.concatenate([self.members[s], self.members[t]]))
+        XM = self.X[Mi]
+        cM = XM.mean(axis=0)
+        if len(Mi) <= EXACT_RADIUS_MAX:
+            rM = float(np.sqrt(((XM - cM) ** 2).sum(axis=1).max()))
+        else:  # every point lies within its old radius of its old centroid
+            rM = max(
+                self.rad[s] + float(np.linalg.norm(cM - self.cent[s])),
+                self.rad[t] + float(np.linalg.norm(cM - self.cent[t])),
+            ) * (1.0 + 1e-12)
+        return Mi, XM, cM, rM
+
+    def run(self, progress=None, tid=None) -> None:
+        step = 0
+        while self.heap:
+            _, _, _, s, ver = heapq.heappop(self.heap)
+            if not self.active[s] or ver != self.version[s]:
+                continue
+            if self.lazy[s]:
+                self._rescan_batch(s)
+                continue
+            t = int(self.nn[s])
+            Mi, XM, cM, rM = self._union(s, t)
+            overlap, planes = self._overlaps(s, t, XM, cM, rM)
+            if overlap:
+                self.rejected += 1
+                self.forb.setdefault(s, set()).add(t)
+                self.forb.setdefault(t, set()).add(s)
+                self._rescan(s)
+                self._rescan(t)
+            else:
+                self._merge(s, t, Mi, cM, rM, planes)
+                if progress is not None:
+                    progress.advance(tid)
+            step += 1
+            if progress is not None and step % 200 == 0:
+                progress.update(
+                    tid,
+                    info=f"clusters {int(self.active.sum())} · rejected {self.rejected} · "
+                    f"LPs {self.stats.calls}",
+                )
+
+    def _merge(
+        self,
+        s: int,
+        t: int,
+        Mi: np.ndarray,
+        cM: np.ndarray,
+        rM: float,
+        planes: dict[int, tuple[np.ndarray, float]],
+    ) -> None:
+        if self.key[t] < self.key[s]:
+            s, t = t, s  # the merged cluster lives in the slot of the smaller key
+        a = int(self.lab[s])
+        blk = self.blocks[a]
+        self.merges += 1
+        self.members[s], self.members[t] = Mi, Mi[:0]
+        self.cent[s], self.rad[s] = cM, rM
+        self.n2[s] = float(cM @ cM)
+        self.active[t] = False
+        self.cver[s] += 1
+        self._clear(t)
+        lo_a = self.span[a][0]
+        low = self.low[a]
+        low[:, s - lo_a] = np.minimum(low[:, s - lo_a], low[:, t - lo_a])
+        self.hyper.pop(t, None)
+        self.hyper[s] = {c: (int(self.cver[c]), w, b) for c, (w, b) in planes.items()}
+        ft = self.forb.pop(t, set())
+        if ft:
+            fs = self.forb.setdefault(s, set())
+            fs |= ft
+            for u in ft:
+                self.forb[u].discard(t)
+                self.forb[u].add(s)
+        blk.update(s, cM, self.n2[s])
+        blk.kill(t, self.cent, self.n2)
+        # clusters whose neighbour was s or t keep their entry as a lower bound
+        nn = self.nn[blk.slots]
+        stale = blk.slots[blk.alive & ((nn == s) | (nn == t))]
+        self.lazy[stale] = True
+        self.nn[stale] = -1
+        # the new cluster's exact entry covers every pair it is part of: no other entry needs
+        # to learn about it
+        approx = self._scan(s, blk)
+        best = self._best(s, approx, blk)
+        if best is None:
+            self._clear(s)
+        else:
+            self._set(s, *best)
