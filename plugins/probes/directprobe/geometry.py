@@ -59,16 +59,6 @@ def separates(w: np.ndarray, b: float, P: np.ndarray, Q: np.ndarray) -> bool:
     return bool((P @ w + b).min() > 0.0 and (Q @ w + b).max() < 0.0)
 
 
-def centroid_hyperplane(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """A cheap certificate: the hyperplane normal to the centroid difference, placed in the gap
-    between the projections, when such a gap exists."""
-    w = P.mean(axis=0) - Q.mean(axis=0)
-    lo, hi = float((P @ w).min()), float((Q @ w).max())
-    if lo > hi:
-        return w, -(lo + hi) / 2.0
-    return None
-
-
 def lsq_plane(P: np.ndarray, Q: np.ndarray, iters: int = 6) -> tuple[np.ndarray, float] | None:
     """A cheap certificate: the least-squares fit of +1 on P and -1 on Q (lightly ridged; the
     Gram form when there are fewer points than dimensions), refitted a few times with the
@@ -213,6 +203,19 @@ def _lp_direct(
     return False, None
 
 
+def _tight_settings():
+    """Clarabel settings for the hull-distance QPs: quiet, tight tolerances."""
+    import clarabel
+
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    settings.tol_gap_abs = 1e-12
+    settings.tol_gap_rel = 1e-12
+    settings.tol_feas = 1e-12
+    settings.max_iter = 400
+    return settings
+
+
 def _min_norm_qp(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """min ||P^T a - Q^T b|| over simplex weights a, b (Clarabel interior point)."""
     import clarabel
@@ -236,12 +239,7 @@ def _min_norm_qp(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     A = sparse.vstack([eq, simplex, nonneg], format="csc")
     b = np.r_[np.zeros(d), 1.0, 1.0, np.zeros(n1 + n2)]
     cones = [clarabel.ZeroConeT(d + 2), clarabel.NonnegativeConeT(n1 + n2)]
-    settings = clarabel.DefaultSettings()
-    settings.verbose = False
-    settings.tol_gap_abs = 1e-12
-    settings.tol_gap_rel = 1e-12
-    settings.tol_feas = 1e-12
-    settings.max_iter = 400
+    settings = _tight_settings()
     sol = clarabel.DefaultSolver(Pm, q, A, b, cones, settings).solve()
     z = np.asarray(sol.x[:d])
     a = np.clip(np.asarray(sol.x[d : d + n1]), 0, None)
@@ -302,12 +300,7 @@ def _min_norm_weights(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndar
     Am = sparse.vstack([sparse.csc_matrix(eq), -sparse.eye(n1 + n2)], format="csc")
     b = np.r_[1.0, 1.0, np.zeros(n1 + n2)]
     cones = [clarabel.ZeroConeT(2), clarabel.NonnegativeConeT(n1 + n2)]
-    settings = clarabel.DefaultSettings()
-    settings.verbose = False
-    settings.tol_gap_abs = 1e-12
-    settings.tol_gap_rel = 1e-12
-    settings.tol_feas = 1e-12
-    settings.max_iter = 400
+    settings = _tight_settings()
     sol = clarabel.DefaultSolver(Pm, np.zeros(n1 + n2), Am, b, cones, settings).solve()
     x = np.clip(np.asarray(sol.x), 0.0, None)
     a, bb = x[:n1], x[n1:]

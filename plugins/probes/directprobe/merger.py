@@ -154,7 +154,10 @@ class Merger:
             return None
         n2s = self.n2[s]
         close = np.flatnonzero(approx <= mn + scan_tol(self.d, 2 * n2s + blk.n2[i], blk.n2))
-        slots = blk.slots[close]
+        return self._nearest(s, blk.slots[close])
+
+    def _nearest(self, s: int, slots: np.ndarray) -> tuple[int, float]:
+        """Of the candidate slots, the nearest to s in float64 (ties: the smaller key pair)."""
         exact = canonical_dist(self.cent[slots], self.cent[s])
         ks, kc = self.key[s], self.key[slots]
         b = np.lexsort((np.maximum(kc, ks), np.minimum(kc, ks), exact))[0]
@@ -162,7 +165,10 @@ class Merger:
 
     def _scan(self, s: int, blk: _Block) -> np.ndarray:
         """Squared distances from s to the clusters it may merge with (others inf)."""
-        approx = blk.approx(self.cent[s], self.n2[s])
+        return self._exclude(s, blk.approx(self.cent[s], self.n2[s]))
+
+    def _exclude(self, s: int, approx: np.ndarray) -> np.ndarray:
+        """Set the rows s may not merge with (itself, rejected partners) to inf."""
         approx[self.row[s]] = np.inf
         fs = self.forb.get(s)
         if fs:
@@ -206,12 +212,7 @@ class Merger:
             )
             A[:, ~blk.alive] = np.inf
             for j, u in enumerate(us):
-                row = A[j]
-                row[self.row[u]] = np.inf
-                fs = self.forb.get(u)
-                if fs:
-                    row[self.row[np.fromiter(fs, dtype=np.int64)]] = np.inf
-                best = self._best(u, row, blk)
+                best = self._best(u, self._exclude(u, A[j]), blk)
                 if best is None:
                     self._clear(u)
                 else:
@@ -238,11 +239,7 @@ class Merger:
                         continue
                     s = int(blk.slots[i0 + j])
                     stop = cuts[j + 1] if j + 1 < len(cuts) else len(rows)
-                    slots = blk.slots[cols[cuts[j] : stop]]
-                    exact = canonical_dist(self.cent[slots], self.cent[s])
-                    ks, kc = self.key[s], self.key[slots]
-                    b = np.lexsort((np.maximum(kc, ks), np.minimum(kc, ks), exact))[0]
-                    self._set(s, int(slots[b]), float(exact[b]))
+                    self._set(s, *self._nearest(s, blk.slots[cols[cuts[j] : stop]]))
                 if progress is not None:
                     progress.advance(tid, i1 - i0)
 
@@ -320,27 +317,31 @@ class Merger:
         if len(self.members[s]) < len(self.members[t]):
             pairs = ((t, s), (s, t))  # check the smaller side first
         for a, other in pairs:
-            rec = self.hyper.get(a, {}).get(c)
-            sign = 1.0
-            if rec is None or rec[0] != self.cver[c]:
-                rec, sign = self.hyper.get(c, {}).get(a), -1.0
-                if rec is None or rec[0] != self.cver[a]:
-                    continue
-            w, b = sign * rec[1], sign * rec[2]
-            if float((self.X[self.members[other]] @ w).min()) + b > 0.0:
-                return w, b
+            plane = self._known_plane(a, c)
+            if plane is not None:
+                w, b = plane
+                if float((self.X[self.members[other]] @ w).min()) + b > 0.0:
+                    return w, b
+        return None
+
+    def _known_plane(self, a: int, c: int) -> tuple[np.ndarray, float] | None:
+        """A hyperplane found earlier with the current a on its positive side and the current c
+        on its negative side, if one is stored (under a or under c)."""
+        rec = self.hyper.get(a, {}).get(c)
+        if rec is not None and rec[0] == self.cver[c]:
+            return rec[1], rec[2]
+        rec = self.hyper.get(c, {}).get(a)
+        if rec is not None and rec[0] == self.cver[a]:
+            return -rec[1], -rec[2]
         return None
 
     def _hint(self, s: int, t: int, c: int) -> np.ndarray | None:
         """The normal of a hyperplane found earlier between s or t and c, if any (a good start
         for the working-set LP even when it does not separate the whole union)."""
         for a in (s, t):
-            rec = self.hyper.get(a, {}).get(c)
-            if rec is not None and rec[0] == self.cver[c]:
-                return rec[1]
-            rec = self.hyper.get(c, {}).get(a)
-            if rec is not None and rec[0] == self.cver[a]:
-                return -rec[1]
+            plane = self._known_plane(a, c)
+            if plane is not None:
+                return plane[0]
         return None
 
     # ------------------------------------------------------------------------ loop
