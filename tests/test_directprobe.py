@@ -118,6 +118,50 @@ def test_working_set_lp_agrees_with_one_solve(shift):
         assert separates(*plane, P, Q)
 
 
+@pytest.mark.parametrize("shift", [0.0, 0.9, 6.0])
+def test_column_generation_lp_agrees_with_one_solve(shift):
+    """The hull-gap column generation (seeded, or too many points for one solve) decides as the
+    margin LP on all points does, and its plane separates every point."""
+    from ftprobe.plugins.probes.directprobe import geometry
+    from ftprobe.plugins.probes.directprobe.geometry import lp_direct, separate
+
+    rng = np.random.default_rng(7 + int(shift * 10))
+    P = rng.normal(size=(3200, 8))
+    Q = rng.normal(size=(60, 8)) * 0.4 + [shift, 0, 0, 0, 0, 0, 0, 0]
+    assert len(P) + len(Q) > geometry.WORKING_SET_FULL
+    expected = lp_direct(P, Q)[0]
+    for seed in (None, (np.arange(5), np.arange(3))):
+        stats = LPStats()
+        res = separate(P, Q, stats, seed=seed)
+        assert res.ok == expected
+        assert stats.rounds >= 1
+        if res.ok:
+            assert separates(*res.plane, P, Q)
+            # the support points are where the widest slab touches: indices into P and Q
+            assert len(res.support_p) and res.support_p.max() < len(P)
+            assert len(res.support_q) and res.support_q.max() < len(Q)
+    assert expected == (shift == 6.0)
+
+
+def test_block_lower_bounds_never_exceed_distances():
+    """The nearest-neighbour scans' projected bounds stay below every exact squared distance
+    (dead rows read inf)."""
+    from ftprobe.plugins.probes.directprobe.merger import _Block
+
+    rng = np.random.default_rng(3)
+    pts = rng.normal(size=(500, 90)) * rng.uniform(0.1, 3.0, size=90) + 5.0
+    row = np.full(500, -1, dtype=np.int64)
+    blk = _Block(np.arange(500), pts, row, pts)
+    blk.kill(7, pts)
+    queries = pts[:20] + rng.normal(size=(20, 90)) * 0.01
+    lb = blk.lower(queries)
+    exact = ((queries[:, None, :] - pts[None, :, :]) ** 2).sum(-1)
+    assert np.isinf(lb[:, 7]).all()
+    alive = np.arange(500) != 7
+    assert (lb[:, alive] <= exact[:, alive]).all()
+    assert (lb[:, alive] >= 0.5 * exact[:, alive]).mean() > 0.5  # and they are not vacuous
+
+
 def _blobs(centres, n, scale, seed):
     rng = np.random.default_rng(seed)
     X = np.concatenate([rng.normal(size=(n, 2)) * scale + c for c in centres])

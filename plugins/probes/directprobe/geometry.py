@@ -64,6 +64,7 @@ def lsq_plane(P: np.ndarray, Q: np.ndarray, iters: int = 6) -> tuple[np.ndarray,
     Gram form when there are fewer points than dimensions), refitted a few times with the
     violated points weighted up. Returns a hyperplane that strictly separates, or None."""
     from scipy.linalg import LinAlgError, cho_factor, cho_solve
+    from scipy.linalg.blas import dsyrk
 
     o = (P.sum(axis=0) + Q.sum(axis=0)) / (len(P) + len(Q))
     A1 = np.concatenate([P - o, Q - o])
@@ -72,17 +73,21 @@ def lsq_plane(P: np.ndarray, Q: np.ndarray, iters: int = 6) -> tuple[np.ndarray,
     t = np.r_[np.ones(len(P)), -np.ones(len(Q))]
     c = np.ones(n)
     G = A1 @ A1.T if n <= k else None
+    H = None if G is not None else dsyrk(1.0, A1, trans=1)  # upper triangle of A1^T A1
     for _ in range(iters):
         try:
             if G is not None:  # z = A1^T (G + lam C^-1)^-1 t
                 Gc = G.copy()
                 Gc[np.diag_indices(n)] += 1e-8 * np.trace(G) / n / c
                 z = A1.T @ cho_solve(cho_factor(Gc, check_finite=False), t, check_finite=False)
-            else:  # (A1^T C A1 + lam) z = A1^T C t
-                Ac = A1 * c[:, None]
-                H = Ac.T @ A1
-                H[np.diag_indices(k)] += 1e-8 * np.trace(H) / k
-                z = cho_solve(cho_factor(H, check_finite=False), Ac.T @ t, check_finite=False)
+            else:  # (A1^T C A1 + lam) z = A1^T C t, H = A1^T C A1 kept up to date
+                Hr = H.copy()
+                Hr[np.diag_indices(k)] += 1e-8 * np.trace(H) / k
+                z = cho_solve(
+                    cho_factor(Hr, lower=False, check_finite=False),
+                    A1.T @ (c * t),
+                    check_finite=False,
+                )
         except LinAlgError:
             return None
         m = (A1 @ z) * t
@@ -90,13 +95,31 @@ def lsq_plane(P: np.ndarray, Q: np.ndarray, iters: int = 6) -> tuple[np.ndarray,
             w = z[:-1]
             b = float(z[-1] - o @ w)
             return (w, b) if separates(w, b, P, Q) else None
-        c = np.where(m < 1.0, c * 4.0, c)
+        up = m < 1.0
+        if H is not None:  # the weights of these rows grow by 3c: a rank update of H
+            B = A1[up] * np.sqrt(3.0 * c[up])[:, None]
+            H = dsyrk(1.0, B, beta=1.0, c=H, trans=1, overwrite_c=1)
+        c = np.where(up, c * 4.0, c)
     return None
 
 
 WORKING_SET_MIN = 256  # above this many points the LP is solved on a growing working set
-WORKING_SET_MAX = 2000  # ... unless both sides exceed this: then one solve is cheaper
-WORKING_SET_STEP = 64  # points of each side in the first working set and added per round
+WORKING_SET_FULL = 3000  # up to this many points (and no seed) all are in the first set
+WORKING_SET_STEP = 128  # points of each side in the first working set and added per round
+HULL_GAP_MAXITER = 2000  # simplex iterations before the margin LP decides instead
+GAP_TINY = 1e-9  # a working-set gap at or below this (scaled units) is decided by the margin LP
+
+
+@dataclass
+class Separation:
+    """Outcome of a separability test: the plane (P on its positive side) and, when an LP
+    found it, the points that pin it down (indices into P and Q), a good start for a later
+    test of grown sets."""
+
+    ok: bool
+    plane: tuple[np.ndarray, float] | None = None
+    support_p: np.ndarray | None = None
+    support_q: np.ndarray | None = None
 
 
 def lp_separable(
@@ -105,42 +128,117 @@ def lp_separable(
     stats: LPStats | None = None,
     hint: np.ndarray | None = None,
 ) -> tuple[bool, tuple[np.ndarray, float] | None]:
-    """Exact test: do w, b exist with P·w + b >= 1 and Q·w + b <= -1?  (HiGHS LP).
+    """Exact test: do w, b exist with P·w + b >= 1 and Q·w + b <= -1?  Returns (separable,
+    hyperplane with P on the positive side, or None); see ``separate``."""
+    res = separate(P, Q, stats, hint)
+    return res.ok, res.plane
 
-    Returns (separable, hyperplane in the original coordinates or None). Status 4 (numerical
-    difficulties) is retried with the other HiGHS method on rescaled data; never read as infeasible
-    silently. Large sets are solved by constraint generation: an LP on a working set of the
-    points nearest the other set along ``hint`` (a direction with P on the high side; default
-    the centroid difference); infeasible there means infeasible for all (a subset already
-    overlaps), and a plane that strictly separates every point is a certificate; otherwise the
-    most violated points join the working set. Counted as one call.
+
+def separate(
+    P: np.ndarray,
+    Q: np.ndarray,
+    stats: LPStats | None = None,
+    hint: np.ndarray | None = None,
+    seed: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Separation:
+    """Exact separability test (HiGHS LPs), counted as one call.
+
+    Small sets: one solve of the margin LP (``lp_direct``). Larger sets: the hull-gap LP
+    (``_hull_gap``), whose dual is the widest separating slab, solved by column generation:
+    first on the ``seed`` points (indices into P and Q, e.g. the support of an earlier test)
+    and the points nearest the other set along ``hint`` (a direction with P on the high side;
+    default the centroid difference); a plane that strictly separates every point (checked in
+    float64) is a certificate, otherwise the points beyond the slab join and it is solved
+    again. A working set whose gap is (nearly) zero is decided by the margin LP on that set:
+    infeasible there means infeasible for all (a subset already overlaps).
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
     stats = stats if stats is not None else LPStats()
     stats.calls += 1
-    if len(P) + len(Q) <= WORKING_SET_MIN or min(len(P), len(Q)) > WORKING_SET_MAX:
-        return _lp_direct(P, Q, stats)
-    w = hint if hint is not None else P.mean(axis=0) - Q.mean(axis=0)
-    mp, mq = P @ w, Q @ w
-    iP = np.argsort(mp, kind="stable")[:WORKING_SET_STEP]
-    iQ = np.argsort(-mq, kind="stable")[:WORKING_SET_STEP]
+    if len(P) + len(Q) <= WORKING_SET_MIN:
+        ok, plane = _lp_direct(P, Q, stats)
+        return Separation(ok, plane)
+    if len(P) + len(Q) <= WORKING_SET_FULL and seed is None:
+        iP, iQ = np.arange(len(P)), np.arange(len(Q))
+    else:
+        w = hint if hint is not None else P.mean(axis=0) - Q.mean(axis=0)
+        iP = np.argsort(P @ w, kind="stable")[:WORKING_SET_STEP]
+        iQ = np.argsort(-(Q @ w), kind="stable")[:WORKING_SET_STEP]
+        if seed is not None:
+            iP, iQ = np.union1d(iP, seed[0]), np.union1d(iQ, seed[1])
     while True:
         stats.rounds += 1
-        ok, plane = _lp_direct(P[iP], Q[iQ], stats)
-        if not ok:
-            return False, None
+        gap = _hull_gap(P[iP], Q[iQ])
+        if gap is None:  # (nearly) touching working set: the margin LP decides
+            ok, plane = _lp_direct(P[iP], Q[iQ], stats)
+            if not ok:
+                return Separation(False)
+            sp, sq = iP, iQ
+        else:
+            plane, (sp, sq) = gap[0], (iP[gap[1]], iQ[gap[2]])
         w, b = plane  # type: ignore[misc]
         mp, mq = P @ w + b, Q @ w + b
         if mp.min() > 0.0 and mq.max() < 0.0:
-            return True, (w, b)
-        addP = np.setdiff1d(np.flatnonzero(mp < 1.0), iP)
-        addQ = np.setdiff1d(np.flatnonzero(mq > -1.0), iQ)
+            return Separation(True, (w, b), sp, sq)
+        # points beyond the working set's own extent along w: those that move the slab
+        addP = np.setdiff1d(np.flatnonzero(mp < mp[iP].min()), iP)
+        addQ = np.setdiff1d(np.flatnonzero(mq > mq[iQ].max()), iQ)
         if not len(addP) and not len(addQ):  # pragma: no cover - solver tolerance: decide whole
-            return _lp_direct(P, Q, stats)
+            ok, plane = _lp_direct(P, Q, stats)
+            return Separation(ok, plane)
         addP = addP[np.argsort(mp[addP], kind="stable")][:WORKING_SET_STEP]
         addQ = addQ[np.argsort(-mq[addQ], kind="stable")][:WORKING_SET_STEP]
         iP, iQ = np.union1d(iP, addP), np.union1d(iQ, addQ)
+
+
+def _hull_gap(
+    P: np.ndarray, Q: np.ndarray
+) -> tuple[tuple[np.ndarray, float], np.ndarray, np.ndarray] | None:
+    """The widest slab (in the max norm of the normal) between the hulls of P and Q, from the
+    LP  min |P'a - Q'b|_1  over simplex weights a, b (HiGHS; its equality duals are the
+    normal). Returns the mid-slab plane with P on the positive side and the points with
+    nonzero weight, or None when the gap is at most ``GAP_TINY`` or the solve fails (the
+    caller then decides another way)."""
+    from scipy.optimize import linprog
+
+    o = (P.mean(axis=0) + Q.mean(axis=0)) / 2.0
+    scale = max(float(np.abs(P - o).max()), float(np.abs(Q - o).max())) or 1.0
+    nP, nQ, d = len(P), len(Q), P.shape[1]
+    A = np.zeros((d + 2, nP + nQ + 2 * d))
+    A[:d, :nP] = ((P - o) / scale).T
+    A[:d, nP : nP + nQ] = -((Q - o) / scale).T
+    A[:d, nP + nQ : nP + nQ + d] = np.eye(d)
+    A[:d, nP + nQ + d :] = -np.eye(d)
+    A[d, :nP] = 1.0
+    A[d + 1, nP : nP + nQ] = 1.0
+    cost = np.r_[np.zeros(nP + nQ), np.ones(2 * d)]
+    method = "highs-ipm" if nP + nQ > 1000 else "highs-ds"
+    res = linprog(
+        cost,
+        A_eq=A,
+        b_eq=np.r_[np.zeros(d), 1.0, 1.0],
+        bounds=(0, None),
+        method=method,
+        options={"maxiter": HULL_GAP_MAXITER},  # near-touching sets can stall the simplex
+    )
+    if res.status != _OPTIMAL or res.fun is None or res.fun <= GAP_TINY:
+        return None
+    w = np.asarray(res.eqlin.marginals[:d], dtype=np.float64)
+    if float((P @ w).mean()) < float((Q @ w).mean()):  # the duals put P low: flip
+        w = -w
+    b = -(float((Q @ w).max()) + float((P @ w).min())) / 2.0
+    x = np.asarray(res.x)
+    return (w, b), np.flatnonzero(x[:nP] > 0.0), np.flatnonzero(x[nP : nP + nQ] > 0.0)
+
+
+def lp_direct(
+    P: np.ndarray, Q: np.ndarray, stats: LPStats | None = None
+) -> tuple[bool, tuple[np.ndarray, float] | None]:
+    """One solve of the margin LP on all points (what a straightforward implementation does)."""
+    stats = stats if stats is not None else LPStats()
+    stats.calls += 1
+    return _lp_direct(np.asarray(P, dtype=np.float64), np.asarray(Q, dtype=np.float64), stats)
 
 
 def _lp_direct(

@@ -12,6 +12,7 @@ import numpy as np
 from .geometry import LPStats, centroid_radius, lp_separable, lsq_plane
 
 SCATTER_CACHE_BYTES = 256 << 20  # keep per-label scatter matrices below this size
+LSQ_MAX_OVERLAP = 64  # the least-squares refits are only tried when LDA nearly separates
 DIRECTIONS_PER_PAIR = 2  # directions kept per interacting label pair (the best by overlap)
 
 
@@ -96,7 +97,8 @@ def label_conflicts(
             if certified is not None:
                 avoided[certified] += 1
                 continue
-            if not shared and lsq_plane(P, Q) is not None:
+            best = min(count for count, _ in tried)
+            if not shared and best <= LSQ_MAX_OVERLAP and lsq_plane(P, Q) is not None:
                 avoided["label_least_squares_certificate"] += 1
                 continue
             if shared or len(P) + len(Q) > lp_limit or not lp_separable(P, Q, stats)[0]:

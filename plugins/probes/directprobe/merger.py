@@ -6,14 +6,16 @@ of clusters is at least as far as the entry of one of its two clusters. A new cl
 exact entry (one scan), which covers all its pairs, so no other entry needs updating. A cluster
 whose neighbour was merged away keeps its old entry as a lower bound and is rescanned (in
 batches) only when that entry reaches the top of the heap.
-Scans run on a compact float32 copy of one label's centroids; every candidate within the
-float32 error bound of the best is then measured exactly in float64, so the order is the exact
-one (ties broken by cluster keys).
+Scans bound every squared distance from below with a label's top principal directions (a
+float32 projection) plus the norm of the rest; the rows with the smallest bounds give an upper
+bound, and only rows whose bound does not exceed it are measured exactly in float64, so the
+order is the exact one (ties broken by cluster keys).
 
 Overlap candidates: for each interacting label pair a few directions (centroid, LDA) are kept,
 and every cluster carries the minimum of its points' projections; a cluster pair separated
-along one of them needs no test. The bounding-sphere test, hyperplanes found earlier and the
-centroid hyperplane come next; the LP is the last resort.
+along one of them needs no test. The bounding-sphere test, hyperplanes found earlier, the
+centroid hyperplane and a least-squares fit come next; the LP is the last resort, started from
+the support points of the hyperplanes found earlier for the parts of the union.
 """
 
 from __future__ import annotations
@@ -23,12 +25,17 @@ from collections import Counter
 
 import numpy as np
 
-from .geometry import LPStats, canonical_dist, lp_separable, lsq_plane
+from .geometry import LPStats, canonical_dist, lsq_plane, separate
 
 EXACT_RADIUS_MAX = 4096  # above this size a cluster keeps an upper bound of its radius
 INIT_CHUNK = 512  # rows per block product in the first nearest-neighbour pass
 CERT_CHUNK = 256  # centroid certificates tested per matrix product
 RESCAN_BATCH = 64  # lazy entries rescanned per matrix product
+PROJ_DIMS = 64  # principal directions per label kept for the lower-bound scans
+BASIS_SAMPLE = 4096  # points (evenly strided) the principal directions are computed from
+# a hyperplane with its positive side's and negative side's support point ids (None: unknown)
+_Plane = tuple[np.ndarray, float, np.ndarray | None, np.ndarray | None]
+PROBES = 8  # rows with the smallest lower bounds measured exactly to get an upper bound
 LSQ_ITERS = 20  # reweighted least-squares fits tried before an LP (each far cheaper)
 
 
@@ -39,40 +46,64 @@ def scan_tol(d: int, n2a, n2b):
 
 
 class _Block:
-    """A compact float32 copy of one label's mergeable centroids for nearest-neighbour scans;
-    rows of merged-away clusters are dropped once they are the majority."""
+    """One label's mergeable clusters for nearest-neighbour scans. Each centroid is kept as its
+    coordinates on the label's top principal directions (float32) and the norm of the rest,
+    which bound every squared distance from below; rows of merged-away clusters are dropped
+    once they are the majority."""
 
-    def __init__(self, slots: np.ndarray, cent: np.ndarray, n2: np.ndarray, row: np.ndarray):
+    def __init__(self, slots: np.ndarray, cent: np.ndarray, row: np.ndarray, points: np.ndarray):
         self.row = row  # shared slot -> row map (-1: not in a block)
         self.slots = slots[:0]
-        self._build(slots, cent, n2)
+        self.mu = points.mean(axis=0)
+        sample = points[:: max(1, len(points) // BASIS_SAMPLE)] - self.mu
+        _, _, vt = np.linalg.svd(sample, full_matrices=False)
+        self.V = np.ascontiguousarray(vt[:PROJ_DIMS].T)
+        self.k = self.V.shape[1]
+        self._build(slots, cent)
 
-    def _build(self, slots: np.ndarray, cent: np.ndarray, n2: np.ndarray) -> None:
+    def coords(self, C: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Projected coordinates, their squared norms, the remainder's norm and the norm of
+        the centred rows."""
+        Z = np.atleast_2d(C) - self.mu
+        p = Z @ self.V
+        pn2 = np.einsum("ij,ij->i", p, p)
+        zn2 = np.einsum("ij,ij->i", Z, Z)
+        return p, pn2, np.sqrt(np.maximum(zn2 - pn2, 0.0)), np.sqrt(zn2)
+
+    def _build(self, slots: np.ndarray, cent: np.ndarray) -> None:
         self.row[self.slots] = -1
         self.slots = slots
-        self.C = cent[slots].astype(np.float32)
-        self.n2 = n2[slots].copy()
+        p, self.pn2, self.r, self.zn = self.coords(cent[slots])
+        self.P = p.astype(np.float32)
         self.alive = np.ones(len(slots), dtype=bool)
         self.n_alive = len(slots)
         self.row[slots] = np.arange(len(slots))
 
-    def update(self, s: int, c: np.ndarray, n2: float) -> None:
+    def update(self, s: int, c: np.ndarray) -> None:
         r = self.row[s]
-        self.C[r] = c
-        self.n2[r] = n2
+        p, pn2, res, zn = self.coords(c)
+        self.P[r], self.pn2[r], self.r[r], self.zn[r] = p[0], pn2[0], res[0], zn[0]
 
-    def kill(self, t: int, cent: np.ndarray, n2: np.ndarray) -> None:
+    def kill(self, t: int, cent: np.ndarray) -> None:
         self.alive[self.row[t]] = False
         self.row[t] = -1
         self.n_alive -= 1
         if self.n_alive * 2 < len(self.slots) and len(self.slots) > 64:
-            self._build(self.slots[self.alive], cent, n2)
+            self._build(self.slots[self.alive], cent)
 
-    def approx(self, c: np.ndarray, n2: float) -> np.ndarray:
-        """Squared distances from c to every row (float32 products); dead rows inf."""
-        a = self.n2 + n2 - 2.0 * (self.C @ c.astype(np.float32)).astype(np.float64)
-        a[~self.alive] = np.inf
-        return a
+    def lower(self, C: np.ndarray) -> np.ndarray:
+        """Lower bounds of the squared distances from each row of C to every block row (dead
+        rows inf): |projection difference|^2 + (difference of the remainders' norms)^2, less
+        a bound on their rounding error."""
+        p, pn2, res, zn = self.coords(C)
+        G = (p.astype(np.float32) @ self.P.T).astype(np.float64)
+        proj = pn2[:, None] + self.pn2[None, :] - 2.0 * G
+        proj -= scan_tol(self.k, pn2[:, None], self.pn2[None, :])
+        gap = np.abs(res[:, None] - self.r[None, :]) - 1e-6 * (zn[:, None] + self.zn[None, :])
+        lb = np.maximum(proj, 0.0) + np.maximum(gap, 0.0) ** 2
+        lb *= 1.0 - 1e-9
+        lb[:, ~self.alive] = np.inf
+        return lb
 
 
 class Merger:
@@ -106,7 +137,7 @@ class Merger:
         self.nn = np.full(m, -1, dtype=np.int64)  # exact neighbour; -1: none or lazy
         self.lazy = np.zeros(m, dtype=bool)  # the heap entry is only a lower bound
         self.forb: dict[int, set[int]] = {}
-        self.hyper: dict[int, dict[int, tuple[int, np.ndarray, float]]] = {}
+        self.hyper: dict[int, dict[int, tuple]] = {}  # s -> c -> (c's version, *plane)
         self.heap: list[tuple[float, int, int, int, int]] = []
         self.merges = self.rejected = 0
         labs = [int(a) for a in np.unique(self.lab)]
@@ -115,7 +146,9 @@ class Merger:
         self.span = {a: (int(lo[i]), int(hi[i])) for i, a in enumerate(labs)}
         self.row = np.full(m, -1, dtype=np.int64)
         self.blocks = {
-            a: _Block(lo_ + np.flatnonzero(~self.frozen[lo_:hi_]), self.cent, self.n2, self.row)
+            a: _Block(
+                lo_ + np.flatnonzero(~self.frozen[lo_:hi_]), self.cent, self.row, self.cent[lo_:hi_]
+            )
             for a, (lo_, hi_) in self.span.items()
         }
         # projections on the label-pair directions: the minimum over a cluster's points, with
@@ -146,15 +179,18 @@ class Merger:
         self.version[s] += 1
         self.nn[s], self.lazy[s] = -1, False
 
-    def _best(self, s: int, approx: np.ndarray, blk: _Block) -> tuple[int, float] | None:
-        """The exact nearest allowed row, from squared distances known within ``scan_tol``."""
-        i = int(np.argmin(approx))
-        mn = approx[i]
-        if not np.isfinite(mn):
+    def _best(self, s: int, lb: np.ndarray, blk: _Block) -> tuple[int, float] | None:
+        """The exact nearest allowed row, from lower bounds of the squared distances: the rows
+        with the smallest bounds are measured to get an upper bound, then every row whose
+        bound does not exceed it is measured exactly."""
+        finite = np.flatnonzero(np.isfinite(lb))
+        if not len(finite):
             return None
-        n2s = self.n2[s]
-        close = np.flatnonzero(approx <= mn + scan_tol(self.d, 2 * n2s + blk.n2[i], blk.n2))
-        return self._nearest(s, blk.slots[close])
+        if len(finite) > PROBES:
+            probe = finite[np.argpartition(lb[finite], PROBES)[:PROBES]]
+            ub = float(canonical_dist(self.cent[blk.slots[probe]], self.cent[s]).min())
+            finite = np.flatnonzero(lb <= ub * ub * (1.0 + 1e-12))
+        return self._nearest(s, blk.slots[finite])
 
     def _nearest(self, s: int, slots: np.ndarray) -> tuple[int, float]:
         """Of the candidate slots, the nearest to s in float64 (ties: the smaller key pair)."""
@@ -165,15 +201,15 @@ class Merger:
 
     def _scan(self, s: int, blk: _Block) -> np.ndarray:
         """Squared distances from s to the clusters it may merge with (others inf)."""
-        return self._exclude(s, blk.approx(self.cent[s], self.n2[s]))
+        return self._exclude(s, blk.lower(self.cent[s])[0])
 
-    def _exclude(self, s: int, approx: np.ndarray) -> np.ndarray:
+    def _exclude(self, s: int, lb: np.ndarray) -> np.ndarray:
         """Set the rows s may not merge with (itself, rejected partners) to inf."""
-        approx[self.row[s]] = np.inf
+        lb[self.row[s]] = np.inf
         fs = self.forb.get(s)
         if fs:
-            approx[self.row[np.fromiter(fs, dtype=np.int64)]] = np.inf
-        return approx
+            lb[self.row[np.fromiter(fs, dtype=np.int64)]] = np.inf
+        return lb
 
     def _rescan(self, s: int) -> None:
         blk = self.blocks[int(self.lab[s])]
@@ -204,13 +240,7 @@ class Merger:
             by_label.setdefault(int(self.lab[u]), []).append(u)
         for a, us in by_label.items():
             blk = self.blocks[a]
-            U = np.array(us)
-            A = (
-                blk.n2[None, :]
-                + self.n2[U][:, None]
-                - 2.0 * (self.cent[U].astype(np.float32) @ blk.C.T).astype(np.float64)
-            )
-            A[:, ~blk.alive] = np.inf
+            A = blk.lower(self.cent[us])
             for j, u in enumerate(us):
                 best = self._best(u, self._exclude(u, A[j]), blk)
                 if best is None:
@@ -222,7 +252,7 @@ class Merger:
         """Every cluster's exact nearest neighbour, by blocks of float32 matrix products."""
         d = self.d
         for blk in self.blocks.values():
-            C, n2, m = blk.C, blk.n2, len(blk.slots)
+            C, n2, m = self.cent[blk.slots].astype(np.float32), self.n2[blk.slots], len(blk.slots)
             for i0 in range(0, m, INIT_CHUNK):
                 i1 = min(m, i0 + INIT_CHUNK)
                 r = np.arange(i1 - i0)
@@ -268,12 +298,11 @@ class Merger:
         self.avoided["sphere"] += int((~keep).sum())
         return others[keep][np.argsort(dist[keep], kind="stable")]
 
-    def _overlaps(
-        self, s: int, t: int, XM: np.ndarray, cM: np.ndarray, rM: float
-    ) -> tuple[bool, dict[int, tuple[np.ndarray, float]]]:
-        """Would the union of s and t meet another label's hull? Also returns the hyperplanes
-        that separate the union from each cluster checked."""
-        found: dict[int, tuple[np.ndarray, float]] = {}
+    def _overlaps(self, s: int, t: int, Mi: np.ndarray, XM: np.ndarray, cM: np.ndarray, rM: float):
+        """Would the union of s and t meet another label's hull? Also returns, for each
+        cluster checked, a separating hyperplane and (when an LP found it) the point ids that
+        pin it down."""
+        found: dict[int, _Plane] = {}
         rest = []
         for c in self._candidates(s, t, cM, rM).tolist():
             hp = self._cached_plane(s, t, c)
@@ -291,7 +320,7 @@ class Merger:
                 hi = float((self.X[self.members[c]] @ W[j]).max())
                 if lowM[j] > hi:
                     self.avoided["centroid_certificate"] += 1
-                    found[c] = (W[j], -(float(lowM[j]) + hi) / 2.0)
+                    found[c] = (W[j], -(float(lowM[j]) + hi) / 2.0, None, None)
                 else:
                     need_lp.append(c)
         for c in need_lp:
@@ -299,18 +328,17 @@ class Merger:
             hp = lsq_plane(XM, XC, iters=LSQ_ITERS)
             if hp is not None:
                 self.avoided["least_squares_certificate"] += 1
-                found[c] = hp
+                found[c] = (*hp, None, None)
                 continue
-            hint = self._hint(s, t, c)
-            if hint is None:
-                hint = cM - self.cent[c]
-            ok, hp = lp_separable(XM, XC, self.stats, hint)
-            if not ok:
+            hint, seed = self._seed(s, t, c, Mi)
+            res = separate(XM, XC, self.stats, cM - self.cent[c] if hint is None else hint, seed)
+            if not res.ok:
                 return True, found
-            found[c] = hp  # type: ignore[assignment]
+            w, b = res.plane  # type: ignore[misc]
+            found[c] = (w, b, Mi[res.support_p], self.members[c][res.support_q])  # type: ignore[index]
         return False, found
 
-    def _cached_plane(self, s: int, t: int, c: int) -> tuple[np.ndarray, float] | None:
+    def _cached_plane(self, s: int, t: int, c: int) -> _Plane | None:
         """A hyperplane found earlier between s (or t) and c that also has the other one on
         its side."""
         pairs = ((s, t), (t, s))
@@ -319,30 +347,42 @@ class Merger:
         for a, other in pairs:
             plane = self._known_plane(a, c)
             if plane is not None:
-                w, b = plane
+                w, b = plane[0], plane[1]
                 if float((self.X[self.members[other]] @ w).min()) + b > 0.0:
-                    return w, b
+                    return plane
         return None
 
-    def _known_plane(self, a: int, c: int) -> tuple[np.ndarray, float] | None:
+    def _known_plane(self, a: int, c: int) -> _Plane | None:
         """A hyperplane found earlier with the current a on its positive side and the current c
-        on its negative side, if one is stored (under a or under c)."""
+        on its negative side, if one is stored (under a or under c), with its support ids
+        (a's, c's)."""
         rec = self.hyper.get(a, {}).get(c)
         if rec is not None and rec[0] == self.cver[c]:
-            return rec[1], rec[2]
+            return rec[1:]
         rec = self.hyper.get(c, {}).get(a)
         if rec is not None and rec[0] == self.cver[a]:
-            return -rec[1], -rec[2]
+            return -rec[1], -rec[2], rec[4], rec[3]
         return None
 
-    def _hint(self, s: int, t: int, c: int) -> np.ndarray | None:
-        """The normal of a hyperplane found earlier between s or t and c, if any (a good start
-        for the working-set LP even when it does not separate the whole union)."""
+    def _seed(
+        self, s: int, t: int, c: int, Mi: np.ndarray
+    ) -> tuple[np.ndarray | None, tuple[np.ndarray, np.ndarray] | None]:
+        """From hyperplanes found earlier between s or t and c: a normal to order the points
+        by and the support points (as row indices of the union and of c) to start the LP
+        from."""
+        hint, sp, sq = None, [], []
         for a in (s, t):
             plane = self._known_plane(a, c)
-            if plane is not None:
-                return plane[0]
-        return None
+            if plane is None:
+                continue
+            if hint is None:
+                hint = plane[0]
+            if plane[2] is not None:
+                sp.append(np.searchsorted(Mi, plane[2]))
+                sq.append(np.searchsorted(self.members[c], plane[3]))
+        if not sp:
+            return hint, None
+        return hint, (np.unique(np.concatenate(sp)), np.unique(np.concatenate(sq)))
 
     # ------------------------------------------------------------------------ loop
     def _union(self, s: int, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -370,7 +410,7 @@ class Merger:
                 continue
             t = int(self.nn[s])
             Mi, XM, cM, rM = self._union(s, t)
-            overlap, planes = self._overlaps(s, t, XM, cM, rM)
+            overlap, planes = self._overlaps(s, t, Mi, XM, cM, rM)
             if overlap:
                 self.rejected += 1
                 self.forb.setdefault(s, set()).add(t)
@@ -396,7 +436,7 @@ class Merger:
         Mi: np.ndarray,
         cM: np.ndarray,
         rM: float,
-        planes: dict[int, tuple[np.ndarray, float]],
+        planes: dict[int, _Plane],
     ) -> None:
         if self.key[t] < self.key[s]:
             s, t = t, s  # the merged cluster lives in the slot of the smaller key
@@ -413,7 +453,7 @@ class Merger:
         low = self.low[a]
         low[:, s - lo_a] = np.minimum(low[:, s - lo_a], low[:, t - lo_a])
         self.hyper.pop(t, None)
-        self.hyper[s] = {c: (int(self.cver[c]), w, b) for c, (w, b) in planes.items()}
+        self.hyper[s] = {c: (int(self.cver[c]), *plane) for c, plane in planes.items()}
         ft = self.forb.pop(t, set())
         if ft:
             fs = self.forb.setdefault(s, set())
@@ -421,8 +461,8 @@ class Merger:
             for u in ft:
                 self.forb[u].discard(t)
                 self.forb[u].add(s)
-        blk.update(s, cM, self.n2[s])
-        blk.kill(t, self.cent, self.n2)
+        blk.update(s, cM)
+        blk.kill(t, self.cent)
         # clusters whose neighbour was s or t keep their entry as a lower bound
         nn = self.nn[blk.slots]
         stale = blk.slots[blk.alive & ((nn == s) | (nn == t))]
@@ -430,8 +470,8 @@ class Merger:
         self.nn[stale] = -1
         # the new cluster's exact entry covers every pair it is part of: no other entry needs
         # to learn about it
-        approx = self._scan(s, blk)
-        best = self._best(s, approx, blk)
+        lb = self._scan(s, blk)
+        best = self._best(s, lb, blk)
         if best is None:
             self._clear(s)
         else:

@@ -11,7 +11,7 @@ import heapq
 import numpy as np
 
 from .clustering import ClusterResult, canonical_dist, centroid_radius
-from .geometry import LPStats, lp_separable
+from .geometry import LPStats, lp_direct
 
 
 class _State:
@@ -84,7 +84,7 @@ class ReferenceProbe:
         for sa, sb in self.white:
             if (a <= sa and b <= sb) or (b <= sa and a <= sb):
                 return False
-        ok, _ = lp_separable(self.X[A], self.X[B], self.stats)
+        ok, _ = lp_direct(self.X[A], self.X[B], self.stats)
         (self.white if ok else self.black).append((a, b))
         return not ok
 
