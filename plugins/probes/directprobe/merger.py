@@ -325,12 +325,13 @@ class Merger:
                     need_lp.append(c)
         for c in need_lp:
             XC = self.X[self.members[c]]
-            hp = lsq_plane(XM, XC, iters=LSQ_ITERS)
+            hint, seed = self._seed(s, t, c, Mi)
+            # a part already needed an LP against c: the least-squares fit would fail again
+            hp = lsq_plane(XM, XC, iters=LSQ_ITERS) if seed is None else None
             if hp is not None:
                 self.avoided["least_squares_certificate"] += 1
                 found[c] = (*hp, None, None)
                 continue
-            hint, seed = self._seed(s, t, c, Mi)
             res = separate(XM, XC, self.stats, cM - self.cent[c] if hint is None else hint, seed)
             if not res.ok:
                 return True, found
