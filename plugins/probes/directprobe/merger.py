@@ -127,7 +127,6 @@ class Merger:
         self.key = pts
         self.lab = y[pts]
         self.cent = X[pts].copy()
-        self.n2 = np.einsum("ij,ij->i", self.cent, self.cent)
         self.rad = np.zeros(m)
         self.active = np.ones(m, dtype=bool)
         self.frozen = frozen[pts]
@@ -252,7 +251,8 @@ class Merger:
         """Every cluster's exact nearest neighbour, by blocks of float32 matrix products."""
         d = self.d
         for blk in self.blocks.values():
-            C, n2, m = self.cent[blk.slots].astype(np.float32), self.n2[blk.slots], len(blk.slots)
+            cent = self.cent[blk.slots]
+            C, n2, m = cent.astype(np.float32), np.einsum("ij,ij->i", cent, cent), len(blk.slots)
             for i0 in range(0, m, INIT_CHUNK):
                 i1 = min(m, i0 + INIT_CHUNK)
                 r = np.arange(i1 - i0)
@@ -298,7 +298,9 @@ class Merger:
         self.avoided["sphere"] += int((~keep).sum())
         return others[keep][np.argsort(dist[keep], kind="stable")]
 
-    def _overlaps(self, s: int, t: int, Mi: np.ndarray, XM: np.ndarray, cM: np.ndarray, rM: float):
+    def _overlaps(
+        self, s: int, t: int, Mi: np.ndarray, XM: np.ndarray, cM: np.ndarray, rM: float
+    ) -> tuple[bool, dict[int, _Plane]]:
         """Would the union of s and t meet another label's hull? Also returns, for each
         cluster checked, a separating hyperplane and (when an LP found it) the point ids that
         pin it down."""
@@ -446,7 +448,6 @@ class Merger:
         self.merges += 1
         self.members[s], self.members[t] = Mi, Mi[:0]
         self.cent[s], self.rad[s] = cM, rM
-        self.n2[s] = float(cM @ cM)
         self.active[t] = False
         self.cver[s] += 1
         self._clear(t)
@@ -471,9 +472,4 @@ class Merger:
         self.nn[stale] = -1
         # the new cluster's exact entry covers every pair it is part of: no other entry needs
         # to learn about it
-        lb = self._scan(s, blk)
-        best = self._best(s, lb, blk)
-        if best is None:
-            self._clear(s)
-        else:
-            self._set(s, *best)
+        self._rescan(s)
