@@ -143,6 +143,64 @@ def test_column_generation_lp_agrees_with_one_solve(shift):
     assert expected == (shift == 6.0)
 
 
+def test_overlapping_hulls_are_certified_by_a_common_point(monkeypatch):
+    """Above the direct-solve size, overlapping sets are decided by the hull-gap LP's common
+    point (checked in float64), without the margin LP."""
+    from ftprobe.plugins.probes.directprobe import geometry
+
+    rng = np.random.default_rng(3)
+    P, Q = rng.normal(size=(400, 30)), rng.normal(size=(300, 30))
+
+    def no_margin_lp(*args):
+        raise AssertionError("the margin LP ran")
+
+    monkeypatch.setattr(geometry, "_lp_direct", no_margin_lp)
+    stats = LPStats()
+    assert not geometry.separate(P, Q, stats).ok
+    assert stats.rounds == 1
+
+
+def test_common_point_check_needs_a_real_common_point():
+    from ftprobe.plugins.probes.directprobe.geometry import _meet
+
+    P = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]])
+    Q = np.array([[0.5, 0.5], [5.0, 5.0]])
+    assert _meet(P, Q, np.array([0.5, 0.25, 0.25]), np.array([1.0, 0.0]))
+    # weights slightly off are re-solved exactly on their support
+    assert _meet(P, Q, np.array([0.5, 0.25 + 1e-7, 0.25]), np.array([1.0, 0.0]))
+    # disjoint hulls: no weights make a common point
+    assert not _meet(P, Q + 0.6, np.array([0.5, 0.25, 0.25]), np.array([1.0, 0.0]))
+
+
+def test_narrowly_separated_sets_are_separable():
+    """A gap far below the data's scale but above the touching tolerance is still found."""
+    rng = np.random.default_rng(11)
+    P, Q = rng.uniform(-1, 1, size=(400, 10)), rng.uniform(-1, 1, size=(300, 10))
+    P[:, 0] = np.abs(P[:, 0]) + 1e-5
+    Q[:, 0] = -np.abs(Q[:, 0]) - 1e-5
+    ok, plane = lp_separable(P, Q)
+    assert ok and separates(*plane, P, Q)
+
+
+def test_warm_started_hull_gap_rounds():
+    """Columns added to the kept HiGHS model give the gap of the grown set: a plane that
+    separates every column so far, support among the added points."""
+    from ftprobe.plugins.probes.directprobe.geometry import _HullGapLP
+
+    rng = np.random.default_rng(5)
+    P = rng.normal(size=(500, 12)) + np.r_[8.0, np.zeros(11)]
+    Q = rng.normal(size=(500, 12))
+    model = _HullGapLP(P, Q)
+    for part in (slice(0, 50), slice(50, 500)):
+        ids = np.arange(500)[part]
+        model.add(ids, ids)
+        gap = model.solve()
+        seen = np.arange(part.stop)
+        assert gap is not None and gap.plane is not None
+        assert separates(*gap.plane, P[seen], Q[seen])
+        assert set(gap.support_p) <= set(seen) and set(gap.support_q) <= set(seen)
+
+
 def test_block_lower_bounds_never_exceed_distances():
     """The nearest-neighbour scans' projected bounds stay below every exact squared distance
     (dead rows read inf)."""
@@ -225,6 +283,19 @@ def test_fast_clustering_equals_the_reference_with_ties_and_duplicates(seed):
     fast = directprobe_clusters(X, y, show_progress=False)
     ref = reference_clusters(X, y)
     assert np.array_equal(fast.assign, ref.assign)
+
+
+def test_fast_clustering_equals_the_reference_in_high_dimension():
+    """d = 100, random labels: many LPs, planes from direct solves (no support points) next to
+    working-set ones (with support points) as seeds for later LPs."""
+    rng = np.random.default_rng(0)
+    n, d, k = int(rng.integers(200, 420)), int(rng.choice([70, 100, 150])), int(rng.integers(2, 6))
+    X = rng.normal(size=(n, d))
+    y = rng.integers(0, k, n)
+    fast = directprobe_clusters(X, y, show_progress=False)
+    ref = reference_clusters(X, y)
+    assert np.array_equal(fast.assign, ref.assign)
+    assert fast.lp_calls < ref.lp_calls
 
 
 def _fit(X, y, labels, **opts):

@@ -4,8 +4,11 @@ smaller than the ambient dimension (an isometry, so answers are unchanged)."""
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -106,8 +109,11 @@ def lsq_plane(P: np.ndarray, Q: np.ndarray, iters: int = 6) -> tuple[np.ndarray,
 WORKING_SET_MIN = 256  # above this many points the LP is solved on a growing working set
 WORKING_SET_FULL = 3000  # up to this many points (and no seed) all are in the first set
 WORKING_SET_STEP = 128  # points of each side in the first working set and added per round
-HULL_GAP_MAXITER = 2000  # simplex iterations before the margin LP decides instead
-GAP_TINY = 1e-9  # a working-set gap at or below this (scaled units) is decided by the margin LP
+HULL_GAP_MAXITER = 2000  # simplex iterations (at least; twice the columns) before IPM is tried
+GAP_TINY = 1e-9  # a working-set gap at or below this (scaled units) needs a touching certificate
+# hulls with points this close (L1, scaled units, checked in float64) meet: a separating plane
+# would need a normal above 2 / TOUCH in the margin LP's units, far past its tolerances
+TOUCH = 1e-8
 
 
 @dataclass
@@ -149,8 +155,9 @@ def separate(
     and the points nearest the other set along ``hint`` (a direction with P on the high side;
     default the centroid difference); a plane that strictly separates every point (checked in
     float64) is a certificate, otherwise the points beyond the slab join and it is solved
-    again. A working set whose gap is (nearly) zero is decided by the margin LP on that set:
-    infeasible there means infeasible for all (a subset already overlaps).
+    again. Working sets whose hulls meet (a certified common point) mean all hulls meet; one
+    the hull-gap LP cannot decide is decided by the margin LP on that set (infeasible there
+    means infeasible for all).
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
@@ -167,16 +174,28 @@ def separate(
         iQ = np.argsort(-(Q @ w), kind="stable")[:WORKING_SET_STEP]
         if seed is not None:
             iP, iQ = np.union1d(iP, seed[0]), np.union1d(iQ, seed[1])
+    model: _HullGapLP | None = _HullGapLP(P, Q)
+    new_p, new_q = iP, iQ
     while True:
         stats.rounds += 1
-        gap = _hull_gap(P[iP], Q[iQ])
-        if gap is None:  # (nearly) touching working set: the margin LP decides
+        gap = None
+        if model is not None:
+            model.add(new_p, new_q)
+            gap = model.solve()
+        if gap is None:  # stalled or unverified: the interior-point method on this set (and
+            model = None  # on the later ones)
+            gap = _hull_gap(P[iP], Q[iQ], ("highs-ipm",))
+            if gap is not None:
+                gap = _Gap(gap.plane, iP[gap.support_p], iQ[gap.support_q])
+        if gap is not None and gap.plane is None:  # the working sets' hulls meet: so do all
+            return Separation(False)
+        if gap is None:  # undecided by the hull-gap LP: the margin LP decides
             ok, plane = _lp_direct(P[iP], Q[iQ], stats)
             if not ok:
                 return Separation(False)
             sp, sq = iP, iQ
         else:
-            plane, (sp, sq) = gap[0], (iP[gap[1]], iQ[gap[2]])
+            plane, sp, sq = gap.plane, gap.support_p, gap.support_q
         w, b = plane  # type: ignore[misc]
         mp, mq = P @ w + b, Q @ w + b
         if mp.min() > 0.0 and mq.max() < 0.0:
@@ -189,47 +208,197 @@ def separate(
             return Separation(ok, plane)
         addP = addP[np.argsort(mp[addP], kind="stable")][:WORKING_SET_STEP]
         addQ = addQ[np.argsort(-mq[addQ], kind="stable")][:WORKING_SET_STEP]
+        new_p, new_q = addP, addQ
         iP, iQ = np.union1d(iP, addP), np.union1d(iQ, addQ)
 
 
-def _hull_gap(
-    P: np.ndarray, Q: np.ndarray
-) -> tuple[tuple[np.ndarray, float], np.ndarray, np.ndarray] | None:
-    """The widest slab (in the max norm of the normal) between the hulls of P and Q, from the
-    LP  min |P'a - Q'b|_1  over simplex weights a, b (HiGHS; its equality duals are the
-    normal). Returns the mid-slab plane with P on the positive side and the points with
-    nonzero weight, or None when the gap is at most ``GAP_TINY`` or the solve fails (the
-    caller then decides another way)."""
-    from scipy.optimize import linprog
+class _Gap(NamedTuple):
+    """A hull-gap LP outcome: the mid-slab plane and the points with nonzero weight, or no
+    plane when the hulls meet (certified in float64)."""
 
+    plane: tuple[np.ndarray, float] | None
+    support_p: np.ndarray
+    support_q: np.ndarray
+
+
+def _scaled(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P and Q centred on the midpoint of their centroids and scaled to max-abs 1."""
     o = (P.mean(axis=0) + Q.mean(axis=0)) / 2.0
     scale = max(float(np.abs(P - o).max()), float(np.abs(Q - o).max())) or 1.0
+    return (P - o) / scale, (Q - o) / scale
+
+
+def _meet(Ps: np.ndarray, Qs: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether simplex weights from a zero-gap solution (within solver tolerance) give points
+    of the two (scaled) hulls within ``TOUCH`` in float64; the weights are first re-solved
+    exactly on their support (least squares), which removes the solver's tolerance."""
+    sp, sq = np.flatnonzero(a > 0.0), np.flatnonzero(b > 0.0)
+    if not len(sp) or not len(sq):
+        return False
+    d = Ps.shape[1]
+    M = np.zeros((d + 2, len(sp) + len(sq)))
+    M[:d, : len(sp)], M[:d, len(sp) :] = Ps[sp].T, -Qs[sq].T
+    M[d, : len(sp)], M[d + 1, len(sp) :] = 1.0, 1.0
+    z = np.linalg.lstsq(M, np.r_[np.zeros(d), 1.0, 1.0], rcond=None)[0]
+    for v in (np.r_[a[sp], b[sq]], z):
+        va, vb = np.clip(v[: len(sp)], 0.0, None), np.clip(v[len(sp) :], 0.0, None)
+        if va.sum() > 0.0 and vb.sum() > 0.0:
+            gap = np.abs(va @ Ps[sp] / va.sum() - vb @ Qs[sq] / vb.sum()).sum()
+            if gap <= TOUCH:
+                return True
+    return False
+
+
+_banner_shown = False
+
+
+def _quiet_highs():
+    """A highspy model with logging off. highspy prints a banner on stdout when the first one
+    of a process is made, before any option can be set: that one is made with stdout (the
+    file descriptor) pointed at the null device."""
+    import highspy
+
+    global _banner_shown
+    if _banner_shown:
+        h = highspy.Highs()
+    else:
+        sys.stdout.flush()
+        saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 1)
+            h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(null)
+        _banner_shown = True
+    h.setOptionValue("output_flag", False)
+    return h
+
+
+class _HullGapLP:
+    """The hull-gap LP of P and Q (see ``_hull_gap``) over a growing set of point columns,
+    kept in one HiGHS model: after the first solve (dual simplex) each round restarts the
+    primal simplex from the last optimal basis, which the new columns leave feasible."""
+
+    def __init__(self, P: np.ndarray, Q: np.ndarray):
+        import highspy
+
+        self.P, self.Q = P, Q
+        self.Ps, self.Qs = _scaled(P, Q)
+        d = self.d = P.shape[1]
+        h = self.h = _quiet_highs()
+        rhs = np.r_[np.zeros(d), 1.0, 1.0]
+        none = np.zeros(0, dtype=np.int32)
+        h.addRows(d + 2, rhs, rhs, 0, none, none, np.zeros(0))
+        eye = np.arange(d, dtype=np.int32)
+        ones = np.r_[np.ones(d), -np.ones(d)]  # |P'a - Q'b|_1 through +e_k and -e_k slacks
+        h.addCols(
+            2 * d, np.ones(2 * d), np.zeros(2 * d), np.full(2 * d, highspy.kHighsInf),
+            2 * d, np.arange(2 * d, dtype=np.int32), np.r_[eye, eye], ones,
+        )  # fmt: skip
+        self.ids: list[np.ndarray] = []  # point ids in column order: P as i, Q as ~i
+        self.solves = 0
+
+    def add(self, iP: np.ndarray, iQ: np.ndarray) -> None:
+        import highspy
+
+        cols = np.concatenate([self.Ps[iP], -self.Qs[iQ]])
+        k, d = len(cols), self.d
+        if not k:
+            return
+        idx = np.empty((k, d + 1), dtype=np.int32)
+        idx[:, :d] = np.arange(d, dtype=np.int32)
+        idx[:, d] = np.r_[np.full(len(iP), d), np.full(len(iQ), d + 1)]
+        vals = np.c_[cols, np.ones(k)]
+        self.h.addCols(
+            k, np.zeros(k), np.zeros(k), np.full(k, highspy.kHighsInf),
+            k * (d + 1), np.arange(k, dtype=np.int32) * (d + 1), idx.ravel(), vals.ravel(),
+        )  # fmt: skip
+        self.ids.append(np.r_[np.asarray(iP, dtype=np.int64), ~np.asarray(iQ, dtype=np.int64)])
+
+    def solve(self) -> _Gap | None:
+        """The current working set's gap: mid-slab plane and support ids (into P and Q), no
+        plane when the hulls meet; None when the simplex stalls or a tiny gap is unverified
+        even after a re-solve with tighter tolerances (from the same basis)."""
+        import highspy
+
+        h = self.h
+        for tight in (False, True):
+            if tight:  # the vertex is only a common point within the default tolerances
+                h.setOptionValue("primal_feasibility_tolerance", 1e-10)
+                h.setOptionValue("dual_feasibility_tolerance", 1e-10)
+            h.setOptionValue("simplex_strategy", 1 if not self.solves else 4)
+            h.setOptionValue("simplex_iteration_limit", max(HULL_GAP_MAXITER, 2 * h.getNumCol()))
+            self.solves += 1
+            h.run()
+            if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+                return None
+            sol = h.getSolution()
+            x = np.asarray(sol.col_value)[2 * self.d :]
+            ids = np.concatenate(self.ids)
+            isp = ids >= 0
+            a, b = np.zeros(len(self.P)), np.zeros(len(self.Q))
+            a[ids[isp]] = np.clip(x[isp], 0.0, None)
+            b[~ids[~isp]] = np.clip(x[~isp], 0.0, None)
+            sp, sq = np.flatnonzero(a > 0.0), np.flatnonzero(b > 0.0)
+            if h.getInfo().objective_function_value > GAP_TINY:
+                w = np.asarray(sol.row_dual[: self.d], dtype=np.float64)
+                return _Gap(_mid_slab(self.P, self.Q, w), sp, sq)
+            if _meet(self.Ps, self.Qs, a, b):
+                return _Gap(None, sp, sq)
+        return None
+
+
+def _mid_slab(P: np.ndarray, Q: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
+    """The plane with normal ±w (P on the high side) halfway between the two sets."""
+    if float((P @ w).mean()) < float((Q @ w).mean()):
+        w = -w
+    return w, -(float((Q @ w).max()) + float((P @ w).min())) / 2.0
+
+
+def _hull_gap(P: np.ndarray, Q: np.ndarray, methods: tuple[str, ...] | None = None) -> _Gap | None:
+    """The widest slab (in the max norm of the normal) between the hulls of P and Q, from the
+    LP  min |P'a - Q'b|_1  over simplex weights a, b (HiGHS; its equality duals are the
+    normal). A gap at most ``GAP_TINY`` must come with weights whose points lie within
+    ``TOUCH`` of each other in float64: the hulls meet. A stalled solve or an unverified tiny
+    gap is tried again with the other HiGHS method (or only ``methods``); None when still
+    undecided."""
+    from scipy.optimize import linprog
+
+    Ps, Qs = _scaled(P, Q)
     nP, nQ, d = len(P), len(Q), P.shape[1]
     A = np.zeros((d + 2, nP + nQ + 2 * d))
-    A[:d, :nP] = ((P - o) / scale).T
-    A[:d, nP : nP + nQ] = -((Q - o) / scale).T
+    A[:d, :nP] = Ps.T
+    A[:d, nP : nP + nQ] = -Qs.T
     A[:d, nP + nQ : nP + nQ + d] = np.eye(d)
     A[:d, nP + nQ + d :] = -np.eye(d)
     A[d, :nP] = 1.0
     A[d + 1, nP : nP + nQ] = 1.0
     cost = np.r_[np.zeros(nP + nQ), np.ones(2 * d)]
-    method = "highs-ipm" if nP + nQ > 1000 else "highs-ds"
-    res = linprog(
-        cost,
-        A_eq=A,
-        b_eq=np.r_[np.zeros(d), 1.0, 1.0],
-        bounds=(0, None),
-        method=method,
-        options={"maxiter": HULL_GAP_MAXITER},  # near-touching sets can stall the simplex
-    )
-    if res.status != _OPTIMAL or res.fun is None or res.fun <= GAP_TINY:
-        return None
-    w = np.asarray(res.eqlin.marginals[:d], dtype=np.float64)
-    if float((P @ w).mean()) < float((Q @ w).mean()):  # the duals put P low: flip
-        w = -w
-    b = -(float((Q @ w).max()) + float((P @ w).min())) / 2.0
-    x = np.asarray(res.x)
-    return (w, b), np.flatnonzero(x[:nP] > 0.0), np.flatnonzero(x[nP : nP + nQ] > 0.0)
+    if methods is None:
+        methods = ("highs-ipm", "highs-ds") if nP + nQ > 1000 else ("highs-ds", "highs-ipm")
+    for method in methods:
+        res = linprog(
+            cost,
+            A_eq=A,
+            b_eq=np.r_[np.zeros(d), 1.0, 1.0],
+            bounds=(0, None),
+            method=method,
+            options={"maxiter": HULL_GAP_MAXITER},  # near-touching sets can stall the simplex
+        )
+        if res.status != _OPTIMAL or res.fun is None or res.x is None:
+            continue
+        x = np.asarray(res.x)
+        a, b = np.clip(x[:nP], 0.0, None), np.clip(x[nP : nP + nQ], 0.0, None)
+        sp, sq = np.flatnonzero(a > 0.0), np.flatnonzero(b > 0.0)
+        if res.fun <= GAP_TINY:
+            if _meet(Ps, Qs, a, b):
+                return _Gap(None, sp, sq)
+            continue
+        w = np.asarray(res.eqlin.marginals[:d], dtype=np.float64)
+        return _Gap(_mid_slab(P, Q, w), sp, sq)
+    return None
 
 
 def lp_direct(

@@ -15,7 +15,8 @@ Overlap candidates: for each interacting label pair a few directions (centroid, 
 and every cluster carries the minimum of its points' projections; a cluster pair separated
 along one of them needs no test. The bounding-sphere test, hyperplanes found earlier, the
 centroid hyperplane and a least-squares fit come next; the LP is the last resort, started from
-the support points of the hyperplanes found earlier for the parts of the union.
+the support points of the hyperplanes found earlier for the parts of the union (or for earlier
+versions of them and of the other cluster).
 """
 
 from __future__ import annotations
@@ -327,7 +328,8 @@ class Merger:
                     need_lp.append(c)
         for c in need_lp:
             XC = self.X[self.members[c]]
-            hint, seed = self._seed(s, t, c, Mi)
+            # the support of planes found for earlier versions of the parts and c starts the LP
+            hint, seed = self._seed(self._stored_planes(s, t, c), Mi, self.members[c])
             # a part already needed an LP against c: the least-squares fit would fail again
             hp = lsq_plane(XM, XC, iters=LSQ_ITERS) if seed is None else None
             if hp is not None:
@@ -338,7 +340,10 @@ class Merger:
             if not res.ok:
                 return True, found
             w, b = res.plane  # type: ignore[misc]
-            found[c] = (w, b, Mi[res.support_p], self.members[c][res.support_q])  # type: ignore[index]
+            if res.support_p is None:  # a direct solve: no support points
+                found[c] = (w, b, None, None)
+            else:
+                found[c] = (w, b, Mi[res.support_p], self.members[c][res.support_q])
         return False, found
 
     def _cached_plane(self, s: int, t: int, c: int) -> _Plane | None:
@@ -355,34 +360,39 @@ class Merger:
                     return plane
         return None
 
+    def _planes(self, a: int, c: int) -> list[tuple[bool, _Plane]]:
+        """The hyperplanes stored between a and c (under a or under c), each with a on its
+        positive side, its support ids (a's, c's) and whether it was found for the clusters as
+        they are now. An older one was found for smaller versions of them (clusters only
+        grow, so its support ids are still members) and may no longer separate."""
+        out = []
+        rec = self.hyper.get(a, {}).get(c)
+        if rec is not None:
+            out.append((rec[0] == self.cver[c], rec[1:]))
+        rec = self.hyper.get(c, {}).get(a)
+        if rec is not None:
+            out.append((rec[0] == self.cver[a], (-rec[1], -rec[2], rec[4], rec[3])))
+        return out
+
     def _known_plane(self, a: int, c: int) -> _Plane | None:
         """A hyperplane found earlier with the current a on its positive side and the current c
-        on its negative side, if one is stored (under a or under c), with its support ids
-        (a's, c's)."""
-        rec = self.hyper.get(a, {}).get(c)
-        if rec is not None and rec[0] == self.cver[c]:
-            return rec[1:]
-        rec = self.hyper.get(c, {}).get(a)
-        if rec is not None and rec[0] == self.cver[a]:
-            return -rec[1], -rec[2], rec[4], rec[3]
-        return None
+        on its negative side, if one is stored, with its support ids (a's, c's)."""
+        return next((p for now, p in self._planes(a, c) if now), None)
+
+    def _stored_planes(self, s: int, t: int, c: int) -> list[_Plane]:
+        """Every hyperplane stored between s or t and c, the current ones first."""
+        recs = self._planes(s, c) + self._planes(t, c)
+        return [p for now, p in recs if now] + [p for now, p in recs if not now]
 
     def _seed(
-        self, s: int, t: int, c: int, Mi: np.ndarray
+        self, planes: list[_Plane], Mi: np.ndarray, Ci: np.ndarray
     ) -> tuple[np.ndarray | None, tuple[np.ndarray, np.ndarray] | None]:
-        """From hyperplanes found earlier between s or t and c: a normal to order the points
-        by and the support points (as row indices of the union and of c) to start the LP
-        from."""
-        hint, sp, sq = None, [], []
-        for a in (s, t):
-            plane = self._known_plane(a, c)
-            if plane is None:
-                continue
-            if hint is None:
-                hint = plane[0]
-            if plane[2] is not None:
-                sp.append(np.searchsorted(Mi, plane[2]))
-                sq.append(np.searchsorted(self.members[c], plane[3]))
+        """From hyperplanes found earlier between parts of the union and c: a normal to order
+        the points by and the support points (as row indices of the union Mi and of c's
+        members Ci) to start the LP from."""
+        hint = planes[0][0] if planes else None
+        sp = [np.searchsorted(Mi, p[2]) for p in planes if p[2] is not None]
+        sq = [np.searchsorted(Ci, p[3]) for p in planes if p[3] is not None]
         if not sp:
             return hint, None
         return hint, (np.unique(np.concatenate(sp)), np.unique(np.concatenate(sq)))
