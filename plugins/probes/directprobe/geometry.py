@@ -150,14 +150,15 @@ def separate(
     """Exact separability test (HiGHS LPs), counted as one call.
 
     Small sets: one solve of the margin LP (``lp_direct``). Larger sets: the hull-gap LP
-    (``_hull_gap``), whose dual is the widest separating slab, solved by column generation:
-    first on the ``seed`` points (indices into P and Q, e.g. the support of an earlier test)
-    and the points nearest the other set along ``hint`` (a direction with P on the high side;
-    default the centroid difference); a plane that strictly separates every point (checked in
-    float64) is a certificate, otherwise the points beyond the slab join and it is solved
-    again. Working sets whose hulls meet (a certified common point) mean all hulls meet; one
-    the hull-gap LP cannot decide is decided by the margin LP on that set (infeasible there
-    means infeasible for all).
+    (``_hull_gap``), whose dual is the widest separating slab, solved by column generation in
+    one HiGHS model warm-started round to round (``_HullGapLP``; the interior-point method
+    on the working set when its simplex stalls): first on the ``seed`` points (indices into
+    P and Q, e.g. the support of an earlier test) and the points nearest the other set along
+    ``hint`` (a direction with P on the high side; default the centroid difference); a plane
+    that strictly separates every point (checked in float64) is a certificate, otherwise the
+    points beyond the slab join and it is solved again. Working sets whose hulls meet (a
+    certified common point) mean all hulls meet; one the hull-gap LP cannot decide is decided
+    by the margin LP on that set (infeasible there means infeasible for all).
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
