@@ -185,7 +185,7 @@ def separate(
             gap = model.solve()
         if gap is None:  # stalled or unverified: the interior-point method on this set (and
             model = None  # on the later ones)
-            gap = _hull_gap(P[iP], Q[iQ], ("highs-ipm",))
+            gap = _hull_gap(P[iP], Q[iQ])
             if gap is not None:
                 gap = _Gap(gap.plane, iP[gap.support_p], iQ[gap.support_q])
         if gap is not None and gap.plane is None:  # the working sets' hulls meet: so do all
@@ -340,15 +340,36 @@ class _HullGapLP:
             ids = np.concatenate(self.ids)
             isp = ids >= 0
             a, b = np.zeros(len(self.P)), np.zeros(len(self.Q))
-            a[ids[isp]] = np.clip(x[isp], 0.0, None)
-            b[~ids[~isp]] = np.clip(x[~isp], 0.0, None)
-            sp, sq = np.flatnonzero(a > 0.0), np.flatnonzero(b > 0.0)
-            if h.getInfo().objective_function_value > GAP_TINY:
-                w = np.asarray(sol.row_dual[: self.d], dtype=np.float64)
-                return _Gap(_mid_slab(self.P, self.Q, w), sp, sq)
-            if _meet(self.Ps, self.Qs, a, b):
-                return _Gap(None, sp, sq)
+            a[ids[isp]] = x[isp]
+            b[~ids[~isp]] = x[~isp]
+            gap = _outcome(
+                self.P, self.Q, self.Ps, self.Qs, a, b,
+                h.getInfo().objective_function_value, np.asarray(sol.row_dual[: self.d]),
+            )  # fmt: skip
+            if gap is not None:
+                return gap
         return None
+
+
+def _outcome(
+    P: np.ndarray,
+    Q: np.ndarray,
+    Ps: np.ndarray,
+    Qs: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    objective: float,
+    duals: np.ndarray,
+) -> _Gap | None:
+    """A hull-gap solution (weights a, b on the scaled points Ps, Qs; objective; equality
+    duals) read as a ``_Gap``: the mid-slab plane, or no plane when the gap is at most
+    ``GAP_TINY`` and the weights give a common point (``_meet``); None when such a tiny gap
+    is unverified."""
+    a, b = np.clip(a, 0.0, None), np.clip(b, 0.0, None)
+    sp, sq = np.flatnonzero(a > 0.0), np.flatnonzero(b > 0.0)
+    if objective > GAP_TINY:
+        return _Gap(_mid_slab(P, Q, np.asarray(duals, dtype=np.float64)), sp, sq)
+    return _Gap(None, sp, sq) if _meet(Ps, Qs, a, b) else None
 
 
 def _mid_slab(P: np.ndarray, Q: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
@@ -358,13 +379,12 @@ def _mid_slab(P: np.ndarray, Q: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, 
     return w, -(float((Q @ w).max()) + float((P @ w).min())) / 2.0
 
 
-def _hull_gap(P: np.ndarray, Q: np.ndarray, methods: tuple[str, ...] | None = None) -> _Gap | None:
+def _hull_gap(P: np.ndarray, Q: np.ndarray) -> _Gap | None:
     """The widest slab (in the max norm of the normal) between the hulls of P and Q, from the
-    LP  min |P'a - Q'b|_1  over simplex weights a, b (HiGHS; its equality duals are the
-    normal). A gap at most ``GAP_TINY`` must come with weights whose points lie within
-    ``TOUCH`` of each other in float64: the hulls meet. A stalled solve or an unverified tiny
-    gap is tried again with the other HiGHS method (or only ``methods``); None when still
-    undecided."""
+    LP  min |P'a - Q'b|_1  over simplex weights a, b, solved afresh by HiGHS's interior-point
+    method (its equality duals are the normal): the fallback when the simplex of
+    ``_HullGapLP`` stalls or leaves a tiny gap unverified. See ``_outcome``; None also when
+    the solve fails."""
     from scipy.optimize import linprog
 
     Ps, Qs = _scaled(P, Q)
@@ -377,29 +397,18 @@ def _hull_gap(P: np.ndarray, Q: np.ndarray, methods: tuple[str, ...] | None = No
     A[d, :nP] = 1.0
     A[d + 1, nP : nP + nQ] = 1.0
     cost = np.r_[np.zeros(nP + nQ), np.ones(2 * d)]
-    if methods is None:
-        methods = ("highs-ipm", "highs-ds") if nP + nQ > 1000 else ("highs-ds", "highs-ipm")
-    for method in methods:
-        res = linprog(
-            cost,
-            A_eq=A,
-            b_eq=np.r_[np.zeros(d), 1.0, 1.0],
-            bounds=(0, None),
-            method=method,
-            options={"maxiter": HULL_GAP_MAXITER},  # near-touching sets can stall the simplex
-        )
-        if res.status != _OPTIMAL or res.fun is None or res.x is None:
-            continue
-        x = np.asarray(res.x)
-        a, b = np.clip(x[:nP], 0.0, None), np.clip(x[nP : nP + nQ], 0.0, None)
-        sp, sq = np.flatnonzero(a > 0.0), np.flatnonzero(b > 0.0)
-        if res.fun <= GAP_TINY:
-            if _meet(Ps, Qs, a, b):
-                return _Gap(None, sp, sq)
-            continue
-        w = np.asarray(res.eqlin.marginals[:d], dtype=np.float64)
-        return _Gap(_mid_slab(P, Q, w), sp, sq)
-    return None
+    res = linprog(
+        cost,
+        A_eq=A,
+        b_eq=np.r_[np.zeros(d), 1.0, 1.0],
+        bounds=(0, None),
+        method="highs-ipm",
+        options={"maxiter": HULL_GAP_MAXITER},
+    )
+    if res.status != _OPTIMAL or res.fun is None or res.x is None:
+        return None
+    x = np.asarray(res.x)
+    return _outcome(P, Q, Ps, Qs, x[:nP], x[nP : nP + nQ], res.fun, res.eqlin.marginals[:d])
 
 
 def lp_direct(

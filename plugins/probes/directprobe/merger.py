@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -330,7 +331,7 @@ class Merger:
             XC = self.X[self.members[c]]
             # the support of planes found for earlier versions of the parts and c starts the LP
             hint, seed = self._seed(self._stored_planes(s, t, c), Mi, self.members[c])
-            # a part already needed an LP against c: the least-squares fit would fail again
+            # a part (or an earlier version) needed an LP against c: least squares would fail
             hp = lsq_plane(XM, XC, iters=LSQ_ITERS) if seed is None else None
             if hp is not None:
                 self.avoided["least_squares_certificate"] += 1
@@ -360,19 +361,17 @@ class Merger:
                     return plane
         return None
 
-    def _planes(self, a: int, c: int) -> list[tuple[bool, _Plane]]:
+    def _planes(self, a: int, c: int) -> Iterator[tuple[bool, _Plane]]:
         """The hyperplanes stored between a and c (under a or under c), each with a on its
         positive side, its support ids (a's, c's) and whether it was found for the clusters as
         they are now. An older one was found for smaller versions of them (clusters only
         grow, so its support ids are still members) and may no longer separate."""
-        out = []
         rec = self.hyper.get(a, {}).get(c)
         if rec is not None:
-            out.append((rec[0] == self.cver[c], rec[1:]))
+            yield rec[0] == self.cver[c], rec[1:]
         rec = self.hyper.get(c, {}).get(a)
         if rec is not None:
-            out.append((rec[0] == self.cver[a], (-rec[1], -rec[2], rec[4], rec[3])))
-        return out
+            yield rec[0] == self.cver[a], (-rec[1], -rec[2], rec[4], rec[3])
 
     def _known_plane(self, a: int, c: int) -> _Plane | None:
         """A hyperplane found earlier with the current a on its positive side and the current c
@@ -381,7 +380,7 @@ class Merger:
 
     def _stored_planes(self, s: int, t: int, c: int) -> list[_Plane]:
         """Every hyperplane stored between s or t and c, the current ones first."""
-        recs = self._planes(s, c) + self._planes(t, c)
+        recs = [*self._planes(s, c), *self._planes(t, c)]
         return [p for now, p in recs if now] + [p for now, p in recs if not now]
 
     def _seed(
