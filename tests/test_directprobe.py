@@ -185,20 +185,52 @@ def test_narrowly_separated_sets_are_separable():
 def test_warm_started_hull_gap_rounds():
     """Columns added to the kept HiGHS model give the gap of the grown set: a plane that
     separates every column so far, support among the added points."""
-    from ftprobe.plugins.probes.directprobe.geometry import _HullGapLP
+    from ftprobe.plugins.probes.directprobe.geometry import HullGapLP
 
     rng = np.random.default_rng(5)
     P = rng.normal(size=(500, 12)) + np.r_[8.0, np.zeros(11)]
     Q = rng.normal(size=(500, 12))
-    model = _HullGapLP(P, Q)
+    ids = np.arange(500)
+    model = HullGapLP(P, Q)
     for part in (slice(0, 50), slice(50, 500)):
-        ids = np.arange(500)[part]
-        model.add(ids, ids)
-        gap = model.solve()
+        model.add(P[part], ids[part], Q[part], ids[part])
+        gap = model.solve(P, ids, Q, ids)
         seen = np.arange(part.stop)
         assert gap is not None and gap.plane is not None
         assert separates(*gap.plane, P[seen], Q[seen])
         assert set(gap.support_p) <= set(seen) and set(gap.support_q) <= set(seen)
+
+
+def test_kept_model_follows_growing_and_shrinking_sets():
+    """A model kept across tests decides each grown pair of sets as a fresh test does, also
+    after columns of points that left are deleted and after pruning to its basis."""
+    from ftprobe.plugins.probes.directprobe.geometry import HullGapLP, lp_direct, separate
+
+    rng = np.random.default_rng(9)
+    P = rng.normal(size=(700, 10)) + np.r_[5.0, np.zeros(9)]
+    Q = rng.normal(size=(600, 10))
+    gP, gQ = np.arange(700), np.arange(1000, 1600)
+    lp = HullGapLP(P[:400], Q[:300])
+
+    def check(nP: int, nQ: int) -> bool:
+        res = separate(P[:nP], Q[:nQ], LPStats(), lp=lp, ids=(gP[:nP], gQ[:nQ]))
+        assert res.ok == lp_direct(P[:nP], Q[:nQ])[0] and not lp.broken
+        if res.ok:
+            assert separates(*res.plane, P[:nP], Q[:nQ])
+        return res.ok
+
+    assert check(400, 300) and check(550, 450)
+    # a point inside Q's hull joins P, then leaves again
+    Px, gPx = np.r_[P[:550], [[0.2] + [0.0] * 9]], np.r_[gP[:550], 5000]
+    assert not separate(Px, Q[:450], LPStats(), lp=lp, ids=(gPx, gQ[:450])).ok
+    assert 5000 in lp.ids
+    lp.drop_p(np.array([5000]))
+    assert 5000 not in lp.ids
+    assert check(550, 450)
+    lp.prune()
+    assert check(550, 450) and not check(700, 600)
+    with pytest.raises(ValueError, match="outside the sets"):
+        separate(P[:10], Q, LPStats(), lp=lp, ids=(gP[:10], gQ))
 
 
 def test_block_lower_bounds_never_exceed_distances():

@@ -108,8 +108,10 @@ def lsq_plane(P: np.ndarray, Q: np.ndarray, iters: int = 6) -> tuple[np.ndarray,
 
 WORKING_SET_MIN = 256  # above this many points the LP is solved on a growing working set
 WORKING_SET_FULL = 3000  # up to this many points (and no seed) all are in the first set
-WORKING_SET_STEP = 128  # points of each side in the first working set and added per round
+WORKING_SET_STEP = 128  # points of each side in the first working set
+WORKING_SET_ADD = 16  # points of each side (at most) added per round
 HULL_GAP_MAXITER = 2000  # simplex iterations (at least; twice the columns) before IPM is tried
+LP_COLUMNS_MAX = 2000  # a kept model with more point columns drops those out of its basis
 GAP_TINY = 1e-9  # a working-set gap at or below this (scaled units) needs a touching certificate
 # hulls with points this close (L1, scaled units, checked in float64) meet: a separating plane
 # would need a normal above 2 / TOUCH in the margin LP's units, far past its tolerances
@@ -146,45 +148,59 @@ def separate(
     stats: LPStats | None = None,
     hint: np.ndarray | None = None,
     seed: tuple[np.ndarray, np.ndarray] | None = None,
+    lp: HullGapLP | None = None,
+    ids: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Separation:
     """Exact separability test (HiGHS LPs), counted as one call.
 
-    Small sets: one solve of the margin LP (``lp_direct``). Larger sets: the hull-gap LP
-    (``_hull_gap``), whose dual is the widest separating slab, solved by column generation in
-    one HiGHS model warm-started round to round (``_HullGapLP``; the interior-point method
-    on the working set when its simplex stalls): first on the ``seed`` points (indices into
-    P and Q, e.g. the support of an earlier test) and the points nearest the other set along
-    ``hint`` (a direction with P on the high side; default the centroid difference); a plane
-    that strictly separates every point (checked in float64) is a certificate, otherwise the
-    points beyond the slab join and it is solved again. Working sets whose hulls meet (a
-    certified common point) mean all hulls meet; one the hull-gap LP cannot decide is decided
-    by the margin LP on that set (infeasible there means infeasible for all).
+    Small sets: one solve of the margin LP (``lp_direct``). Larger sets, or whenever a kept
+    model ``lp`` is given: the hull-gap LP (``_hull_gap``), whose dual is the widest
+    separating slab, solved by column generation in one HiGHS model warm-started round to
+    round (``HullGapLP``; the interior-point method on the working set when its simplex
+    stalls). A new model starts from the ``seed`` points (indices into P and Q, e.g. the
+    support of an earlier test) and the points nearest the other set along ``hint`` (a
+    direction with P on the high side; default the centroid difference); a kept one (made for
+    subsets of P and Q, its columns named by ``ids``: sorted ids of P's and Q's rows) starts
+    from its columns and basis. A plane that strictly separates every point (checked in
+    float64) is a certificate, otherwise the points beyond the slab join and it is solved
+    again. Working sets whose hulls meet (a certified common point) mean all hulls meet; one
+    the hull-gap LP cannot decide is decided by the margin LP on that set (infeasible there
+    means infeasible for all). A model whose simplex stalled is marked ``broken``.
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
     stats = stats if stats is not None else LPStats()
     stats.calls += 1
-    if len(P) + len(Q) <= WORKING_SET_MIN:
+    if lp is None and len(P) + len(Q) <= WORKING_SET_MIN:
         ok, plane = _lp_direct(P, Q, stats)
         return Separation(ok, plane)
-    if len(P) + len(Q) <= WORKING_SET_FULL and seed is None:
-        iP, iQ = np.arange(len(P)), np.arange(len(Q))
+    gP, gQ = ids if ids is not None else (np.arange(len(P)), np.arange(len(Q)))
+    model = lp if lp is not None else HullGapLP(P, Q)
+    if model.size:
+        if model.size > LP_COLUMNS_MAX:
+            model.prune()
+        iP, iQ = model.positions(gP, gQ)
+        new_p, new_q = iP[:0], iQ[:0]
     else:
-        w = hint if hint is not None else P.mean(axis=0) - Q.mean(axis=0)
-        iP = np.argsort(P @ w, kind="stable")[:WORKING_SET_STEP]
-        iQ = np.argsort(-(Q @ w), kind="stable")[:WORKING_SET_STEP]
-        if seed is not None:
-            iP, iQ = np.union1d(iP, seed[0]), np.union1d(iQ, seed[1])
-    model: _HullGapLP | None = _HullGapLP(P, Q)
-    new_p, new_q = iP, iQ
+        if len(P) + len(Q) <= WORKING_SET_FULL and seed is None:
+            iP, iQ = np.arange(len(P)), np.arange(len(Q))
+        else:
+            w = hint if hint is not None else P.mean(axis=0) - Q.mean(axis=0)
+            iP = np.argsort(P @ w, kind="stable")[:WORKING_SET_STEP]
+            iQ = np.argsort(-(Q @ w), kind="stable")[:WORKING_SET_STEP]
+            if seed is not None:
+                iP, iQ = np.union1d(iP, seed[0]), np.union1d(iQ, seed[1])
+        new_p, new_q = iP, iQ
+    live: HullGapLP | None = model
     while True:
         stats.rounds += 1
         gap = None
-        if model is not None:
-            model.add(new_p, new_q)
-            gap = model.solve()
+        if live is not None:
+            live.add(P[new_p], gP[new_p], Q[new_q], gQ[new_q])
+            gap = live.solve(P, gP, Q, gQ)
         if gap is None:  # stalled or unverified: the interior-point method on this set (and
-            model = None  # on the later ones)
+            model.broken = True  # on the later ones)
+            live = None
             gap = _hull_gap(P[iP], Q[iQ])
             if gap is not None:
                 gap = _Gap(gap.plane, iP[gap.support_p], iQ[gap.support_q])
@@ -207,8 +223,8 @@ def separate(
         if not len(addP) and not len(addQ):  # pragma: no cover - solver tolerance: decide whole
             ok, plane = _lp_direct(P, Q, stats)
             return Separation(ok, plane)
-        addP = addP[np.argsort(mp[addP], kind="stable")][:WORKING_SET_STEP]
-        addQ = addQ[np.argsort(-mq[addQ], kind="stable")][:WORKING_SET_STEP]
+        addP = addP[np.argsort(mp[addP], kind="stable")][:WORKING_SET_ADD]
+        addQ = addQ[np.argsort(-mq[addQ], kind="stable")][:WORKING_SET_ADD]
         new_p, new_q = addP, addQ
         iP, iQ = np.union1d(iP, addP), np.union1d(iQ, addQ)
 
@@ -222,11 +238,11 @@ class _Gap(NamedTuple):
     support_q: np.ndarray
 
 
-def _scaled(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """P and Q centred on the midpoint of their centroids and scaled to max-abs 1."""
+def _frame(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, float]:
+    """The midpoint of the centroids of P and Q and the max-abs of both sets around it: the
+    hull-gap LP's coordinates are (x - origin) / scale."""
     o = (P.mean(axis=0) + Q.mean(axis=0)) / 2.0
-    scale = max(float(np.abs(P - o).max()), float(np.abs(Q - o).max())) or 1.0
-    return (P - o) / scale, (Q - o) / scale
+    return o, max(float(np.abs(P - o).max()), float(np.abs(Q - o).max())) or 1.0
 
 
 def _meet(Ps: np.ndarray, Qs: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
@@ -277,17 +293,26 @@ def _quiet_highs():
     return h
 
 
-class _HullGapLP:
-    """The hull-gap LP of P and Q (see ``_hull_gap``) over a growing set of point columns,
-    kept in one HiGHS model: after the first solve (dual simplex) each round restarts the
-    primal simplex from the last optimal basis, which the new columns leave feasible."""
+class HullGapLP:
+    """The hull-gap LP (see ``_hull_gap``) of two point sets over a growing working set of
+    point columns, kept in one HiGHS model, also from one test to the next while the sets
+    grow: after the first solve (dual simplex) each solve restarts the primal simplex from
+    the last optimal basis, which new columns leave feasible. Columns are named by ids the
+    caller gives (P's as i, Q's as ~i); coordinates are centred and scaled once, by the sets
+    the model is made for."""
 
     def __init__(self, P: np.ndarray, Q: np.ndarray):
+        self.o, self.scale = _frame(P, Q)
+        self.d = P.shape[1]
+        self.ids = np.zeros(0, dtype=np.int64)  # point columns in order: P's id i, Q's ~i
+        self._new_model()
+        self.broken = False  # the simplex stalled: the model is not to be used again
+
+    def _new_model(self) -> None:
+        """A HiGHS model with the rows and the slack columns only."""
         import highspy
 
-        self.P, self.Q = P, Q
-        self.Ps, self.Qs = _scaled(P, Q)
-        d = self.d = P.shape[1]
+        d = self.d
         h = self.h = _quiet_highs()
         rhs = np.r_[np.zeros(d), 1.0, 1.0]
         none = np.zeros(0, dtype=np.int32)
@@ -298,78 +323,135 @@ class _HullGapLP:
             2 * d, np.ones(2 * d), np.zeros(2 * d), np.full(2 * d, highspy.kHighsInf),
             2 * d, np.arange(2 * d, dtype=np.int32), np.r_[eye, eye], ones,
         )  # fmt: skip
-        self.ids: list[np.ndarray] = []  # point ids in column order: P as i, Q as ~i
         self.solves = 0
 
-    def add(self, iP: np.ndarray, iQ: np.ndarray) -> None:
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+    def positions(self, gP: np.ndarray, gQ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row positions of the columns in sets whose sorted ids are gP and gQ (supersets of
+        the columns)."""
+        cp, cq = np.sort(self.ids[self.ids >= 0]), np.sort(~self.ids[self.ids < 0])
+        iP, iQ = np.searchsorted(gP, cp), np.searchsorted(gQ, cq)
+        if not (np.array_equal(gP[np.minimum(iP, len(gP) - 1)], cp)
+                and np.array_equal(gQ[np.minimum(iQ, len(gQ) - 1)], cq)):  # fmt: skip
+            raise ValueError("a kept hull-gap model has columns outside the sets tested")
+        return iP, iQ
+
+    def add(self, XP: np.ndarray, gP: np.ndarray, XQ: np.ndarray, gQ: np.ndarray) -> None:
+        """Add the rows of XP (ids gP) and XQ (ids gQ) as columns."""
         import highspy
 
-        cols = np.concatenate([self.Ps[iP], -self.Qs[iQ]])
+        cols = np.concatenate([XP - self.o, self.o - XQ]) / self.scale
         k, d = len(cols), self.d
         if not k:
             return
         idx = np.empty((k, d + 1), dtype=np.int32)
         idx[:, :d] = np.arange(d, dtype=np.int32)
-        idx[:, d] = np.r_[np.full(len(iP), d), np.full(len(iQ), d + 1)]
+        idx[:, d] = np.r_[np.full(len(XP), d), np.full(len(XQ), d + 1)]
         vals = np.c_[cols, np.ones(k)]
         self.h.addCols(
             k, np.zeros(k), np.zeros(k), np.full(k, highspy.kHighsInf),
             k * (d + 1), np.arange(k, dtype=np.int32) * (d + 1), idx.ravel(), vals.ravel(),
         )  # fmt: skip
-        self.ids.append(np.r_[np.asarray(iP, dtype=np.int64), ~np.asarray(iQ, dtype=np.int64)])
+        self.ids = np.r_[self.ids, np.asarray(gP, dtype=np.int64), ~np.asarray(gQ, np.int64)]
 
-    def solve(self) -> _Gap | None:
-        """The current working set's gap: mid-slab plane and support ids (into P and Q), no
-        plane when the hulls meet; None when the simplex stalls or a tiny gap is unverified
-        even after a re-solve with tighter tolerances (from the same basis)."""
+    def _delete(self, mask: np.ndarray) -> None:
+        """Delete the point columns where mask is set."""
+        at = np.flatnonzero(mask)
+        if len(at):
+            self.h.deleteCols(len(at), (2 * self.d + at).astype(np.int32))
+            self.ids = self.ids[~mask]
+
+    def drop_p(self, gP: np.ndarray) -> None:
+        """Delete the P columns whose ids are in gP (a set that did not stay)."""
+        self._delete((self.ids >= 0) & np.isin(self.ids, gP))
+
+    def prune(self) -> None:
+        """Delete the point columns out of the basis (the optimum stays optimal)."""
+        import highspy
+
+        status = self.h.getBasis().col_status[2 * self.d :]
+        basic = np.array([s == highspy.HighsBasisStatus.kBasic for s in status], dtype=bool)
+        if len(basic) == self.size:
+            self._delete(~basic)
+
+    def _run(self, tight: bool = False) -> bool:
+        """Solve from the current basis (the first solve of a model by dual simplex, later
+        ones by primal simplex without bound perturbation: few iterations after a few
+        columns join); whether it reached the optimum."""
         import highspy
 
         h = self.h
-        for tight in (False, True):
-            if tight:  # the vertex is only a common point within the default tolerances
-                h.setOptionValue("primal_feasibility_tolerance", 1e-10)
-                h.setOptionValue("dual_feasibility_tolerance", 1e-10)
-            h.setOptionValue("simplex_strategy", 1 if not self.solves else 4)
-            h.setOptionValue("simplex_iteration_limit", max(HULL_GAP_MAXITER, 2 * h.getNumCol()))
-            self.solves += 1
-            h.run()
-            if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-                return None
-            sol = h.getSolution()
-            x = np.asarray(sol.col_value)[2 * self.d :]
-            ids = np.concatenate(self.ids)
-            isp = ids >= 0
-            a, b = np.zeros(len(self.P)), np.zeros(len(self.Q))
-            a[ids[isp]] = x[isp]
-            b[~ids[~isp]] = x[~isp]
-            gap = _outcome(
-                self.P, self.Q, self.Ps, self.Qs, a, b,
-                h.getInfo().objective_function_value, np.asarray(sol.row_dual[: self.d]),
-            )  # fmt: skip
-            if gap is not None:
-                return gap
-        return None
+        tol = 1e-10 if tight else 1e-7  # HiGHS's default feasibility tolerances: 1e-7
+        h.setOptionValue("primal_feasibility_tolerance", tol)
+        h.setOptionValue("dual_feasibility_tolerance", tol)
+        h.setOptionValue("simplex_strategy", 1 if not self.solves else 4)
+        h.setOptionValue("primal_simplex_bound_perturbation_multiplier", float(not self.solves))
+        h.setOptionValue("simplex_iteration_limit", max(HULL_GAP_MAXITER, 2 * h.getNumCol()))
+        self.solves += 1
+        h.run()
+        return h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+
+    def _restart(self, P: np.ndarray, gP: np.ndarray, Q: np.ndarray, gQ: np.ndarray) -> None:
+        """The same columns in a new model (no basis): the cure for a stalled warm start."""
+        ids = self.ids
+        self.ids = ids[:0]
+        self._new_model()
+        iP, iQ = np.searchsorted(gP, ids[ids >= 0]), np.searchsorted(gQ, ~ids[ids < 0])
+        self.add(P[iP], gP[iP], Q[iQ], gQ[iQ])
+
+    def solve(self, P: np.ndarray, gP: np.ndarray, Q: np.ndarray, gQ: np.ndarray) -> _Gap | None:
+        """The working set's gap for the sets P and Q (sorted ids gP, gQ): mid-slab plane and
+        support (row positions in P and Q), no plane when the hulls meet. A stalled warm
+        start is solved again in a new model; a tiny gap that is not verified is solved again
+        from the same basis with tighter tolerances. None when that fails too."""
+        ok = self._run()
+        if not ok and self.solves > 1:
+            self._restart(P, gP, Q, gQ)
+            ok = self._run()
+        if not ok:
+            return None
+        gap = self._read(P, gP, Q, gQ)
+        if gap is None and self._run(tight=True):
+            gap = self._read(P, gP, Q, gQ)
+        return gap
+
+    def _read(self, P: np.ndarray, gP: np.ndarray, Q: np.ndarray, gQ: np.ndarray) -> _Gap | None:
+        sol = self.h.getSolution()
+        x = np.asarray(sol.col_value)[2 * self.d :]
+        isp = self.ids >= 0
+        iP, iQ = np.searchsorted(gP, self.ids[isp]), np.searchsorted(gQ, ~self.ids[~isp])
+        a, b = np.zeros(len(P)), np.zeros(len(Q))
+        a[iP], b[iQ] = x[isp], x[~isp]
+        return _outcome(
+            P, Q, self.o, self.scale, a, b,
+            self.h.getInfo().objective_function_value, np.asarray(sol.row_dual[: self.d]),
+        )  # fmt: skip
 
 
 def _outcome(
     P: np.ndarray,
     Q: np.ndarray,
-    Ps: np.ndarray,
-    Qs: np.ndarray,
+    o: np.ndarray,
+    scale: float,
     a: np.ndarray,
     b: np.ndarray,
     objective: float,
     duals: np.ndarray,
 ) -> _Gap | None:
-    """A hull-gap solution (weights a, b on the scaled points Ps, Qs; objective; equality
-    duals) read as a ``_Gap``: the mid-slab plane, or no plane when the gap is at most
-    ``GAP_TINY`` and the weights give a common point (``_meet``); None when such a tiny gap
-    is unverified."""
+    """A hull-gap solution (weights a, b on the points of P and Q in the LP's coordinates
+    (x - o) / scale; objective; equality duals) read as a ``_Gap``: the mid-slab plane, or no
+    plane when the gap is at most ``GAP_TINY`` and the weights give a common point
+    (``_meet``); None when such a tiny gap is unverified."""
     a, b = np.clip(a, 0.0, None), np.clip(b, 0.0, None)
     sp, sq = np.flatnonzero(a > 0.0), np.flatnonzero(b > 0.0)
     if objective > GAP_TINY:
         return _Gap(_mid_slab(P, Q, np.asarray(duals, dtype=np.float64)), sp, sq)
-    return _Gap(None, sp, sq) if _meet(Ps, Qs, a, b) else None
+    if _meet((P[sp] - o) / scale, (Q[sq] - o) / scale, a[sp], b[sq]):
+        return _Gap(None, sp, sq)
+    return None
 
 
 def _mid_slab(P: np.ndarray, Q: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
@@ -383,11 +465,12 @@ def _hull_gap(P: np.ndarray, Q: np.ndarray) -> _Gap | None:
     """The widest slab (in the max norm of the normal) between the hulls of P and Q, from the
     LP  min |P'a - Q'b|_1  over simplex weights a, b, solved afresh by HiGHS's interior-point
     method (its equality duals are the normal): the fallback when the simplex of
-    ``_HullGapLP`` stalls or leaves a tiny gap unverified. See ``_outcome``; None also when
+    ``HullGapLP`` stalls or leaves a tiny gap unverified. See ``_outcome``; None also when
     the solve fails."""
     from scipy.optimize import linprog
 
-    Ps, Qs = _scaled(P, Q)
+    o, scale = _frame(P, Q)
+    Ps, Qs = (P - o) / scale, (Q - o) / scale
     nP, nQ, d = len(P), len(Q), P.shape[1]
     A = np.zeros((d + 2, nP + nQ + 2 * d))
     A[:d, :nP] = Ps.T
@@ -408,7 +491,7 @@ def _hull_gap(P: np.ndarray, Q: np.ndarray) -> _Gap | None:
     if res.status != _OPTIMAL or res.fun is None or res.x is None:
         return None
     x = np.asarray(res.x)
-    return _outcome(P, Q, Ps, Qs, x[:nP], x[nP : nP + nQ], res.fun, res.eqlin.marginals[:d])
+    return _outcome(P, Q, o, scale, x[:nP], x[nP : nP + nQ], res.fun, res.eqlin.marginals[:d])
 
 
 def lp_direct(

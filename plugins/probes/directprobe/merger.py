@@ -22,12 +22,12 @@ versions of them and of the other cluster).
 from __future__ import annotations
 
 import heapq
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 
 import numpy as np
 
-from .geometry import LPStats, canonical_dist, lsq_plane, separate
+from .geometry import WORKING_SET_MIN, HullGapLP, LPStats, canonical_dist, lsq_plane, separate
 
 EXACT_RADIUS_MAX = 4096  # above this size a cluster keeps an upper bound of its radius
 INIT_CHUNK = 512  # rows per block product in the first nearest-neighbour pass
@@ -39,6 +39,11 @@ BASIS_SAMPLE = 4096  # points (evenly strided) the principal directions are comp
 _Plane = tuple[np.ndarray, float, np.ndarray | None, np.ndarray | None]
 PROBES = 8  # rows with the smallest lower bounds measured exactly to get an upper bound
 LSQ_ITERS = 20  # reweighted least-squares fits tried before an LP (each far cheaper)
+LP_MODELS = 64  # hull-gap models kept for cluster pairs (least recently used dropped)
+# a model used in a test: (model, whether its P side is the other label's cluster, the part of
+# the union its own side was kept for or None when it was made for this test)
+_Used = tuple[HullGapLP, bool, int | None]
+_EMPTY: dict[int, tuple] = {}
 
 
 def scan_tol(d: int, n2a, n2b):
@@ -140,6 +145,10 @@ class Merger:
         self.forb: dict[int, set[int]] = {}
         self.hyper: dict[int, dict[int, tuple]] = {}  # s -> c -> (c's version, *plane)
         self.heap: list[tuple[float, int, int, int, int]] = []
+        # hull-gap models kept per cluster pair (P-side slot, Q-side slot), and per slot the
+        # keys it is part of
+        self.lps: OrderedDict[tuple[int, int], HullGapLP] = OrderedDict()
+        self.lp_keys: dict[int, set[tuple[int, int]]] = {}
         self.merges = self.rejected = 0
         labs = [int(a) for a in np.unique(self.lab)]
         lo = np.searchsorted(self.lab, labs, side="left")
@@ -168,6 +177,13 @@ class Merger:
             lo_, hi_ = self.span[a]
             if rows:
                 self.low[a] = np.concatenate(rows) @ X[pts[lo_:hi_]].T
+
+    def __getstate__(self) -> dict:
+        """Picklable (e.g. to study a long run from a snapshot): the kept HiGHS models are a
+        cache and are left out."""
+        state = self.__dict__.copy()
+        state["lps"], state["lp_keys"] = OrderedDict(), {}
+        return state
 
     # ------------------------------------------------------------ nearest neighbours
     def _set(self, s: int, p: int, d: float) -> None:
@@ -302,11 +318,12 @@ class Merger:
 
     def _overlaps(
         self, s: int, t: int, Mi: np.ndarray, XM: np.ndarray, cM: np.ndarray, rM: float
-    ) -> tuple[bool, dict[int, _Plane]]:
+    ) -> tuple[bool, dict[int, _Plane], dict[int, _Used]]:
         """Would the union of s and t meet another label's hull? Also returns, for each
         cluster checked, a separating hyperplane and (when an LP found it) the point ids that
-        pin it down."""
+        pin it down, and the hull-gap models the LPs ran in."""
         found: dict[int, _Plane] = {}
+        used: dict[int, _Used] = {}
         rest = []
         for c in self._candidates(s, t, cM, rM).tolist():
             hp = self._cached_plane(s, t, c)
@@ -328,24 +345,100 @@ class Merger:
                 else:
                     need_lp.append(c)
         for c in need_lp:
-            XC = self.X[self.members[c]]
+            Ci = self.members[c]
+            XC = self.X[Ci]
             # the support of planes found for earlier versions of the parts and c starts the LP
-            hint, seed = self._seed(self._stored_planes(s, t, c), Mi, self.members[c])
+            hint, seed = self._seed(self._stored_planes(s, t, c), Mi, Ci)
+            if hint is None:
+                hint = cM - self.cent[c]
+            kept = self._kept_model(s, t, c)
             # a part (or an earlier version) needed an LP against c: least squares would fail
-            hp = lsq_plane(XM, XC, iters=LSQ_ITERS) if seed is None else None
-            if hp is not None:
-                self.avoided["least_squares_certificate"] += 1
-                found[c] = (*hp, None, None)
-                continue
-            res = separate(XM, XC, self.stats, cM - self.cent[c] if hint is None else hint, seed)
+            if kept is None and seed is None:
+                hp = lsq_plane(XM, XC, iters=LSQ_ITERS)
+                if hp is not None:
+                    self.avoided["least_squares_certificate"] += 1
+                    found[c] = (*hp, None, None)
+                    continue
+            if kept is None and len(Mi) + len(Ci) > WORKING_SET_MIN:
+                kept = (HullGapLP(XM, XC), False, None)
+            if kept is not None and kept[1]:  # the model has c on its P side
+                res = separate(
+                    XC, XM, self.stats, -hint, None if seed is None else seed[::-1],
+                    lp=kept[0], ids=(Ci, Mi),
+                )  # fmt: skip
+                res.plane = None if res.plane is None else (-res.plane[0], -res.plane[1])
+                res.support_p, res.support_q = res.support_q, res.support_p
+            else:
+                lp = None if kept is None else kept[0]
+                res = separate(XM, XC, self.stats, hint, seed, lp=lp, ids=(Mi, Ci))
+            if kept is not None:
+                used[c] = kept
             if not res.ok:
-                return True, found
+                return True, found, used
             w, b = res.plane  # type: ignore[misc]
             if res.support_p is None:  # a direct solve: no support points
                 found[c] = (w, b, None, None)
             else:
-                found[c] = (w, b, Mi[res.support_p], self.members[c][res.support_q])
-        return False, found
+                found[c] = (w, b, Mi[res.support_p], Ci[res.support_q])
+        return False, found, used
+
+    # ------------------------------------------------------------ kept hull-gap models
+    def _kept_model(self, s: int, t: int, c: int) -> _Used | None:
+        """A hull-gap model kept for s (or t) and c, the larger part's first."""
+        parts = (s, t) if len(self.members[s]) >= len(self.members[t]) else (t, s)
+        for part in parts:
+            for key, flip in (((part, c), False), ((c, part), True)):
+                lp = self.lps.get(key)
+                if lp is not None:
+                    self.lps.move_to_end(key)
+                    return lp, flip, part
+        return None
+
+    def _keep(self, key: tuple[int, int], lp: HullGapLP) -> None:
+        if lp.broken:
+            return
+        self._unkeep(key)
+        self._unkeep(key[::-1])
+        self.lps[key] = lp
+        for u in key:
+            self.lp_keys.setdefault(u, set()).add(key)
+        while len(self.lps) > LP_MODELS:
+            self._unkeep(next(iter(self.lps)))
+
+    def _unkeep(self, key: tuple[int, int]) -> HullGapLP | None:
+        lp = self.lps.pop(key, None)
+        if lp is not None:
+            for u in key:
+                self.lp_keys[u].discard(key)
+        return lp
+
+    def _settle_models(self, used: dict[int, _Used], s: int, t: int, merged: int | None) -> None:
+        """After a test of s ∪ t: the models it used are kept for the merged cluster, or, when
+        the merge was rejected, for the part they were kept for (the larger part for new
+        ones) without the other part's columns."""
+        for c, (lp, flip, part) in used.items():
+            if part is not None:
+                self._unkeep((c, part) if flip else (part, c))
+            if merged is None:
+                if part is None:
+                    part = s if len(self.members[s]) >= len(self.members[t]) else t
+                other = self.members[t if part == s else s]
+                if flip:
+                    lp._delete((lp.ids < 0) & np.isin(~lp.ids, other))
+                else:
+                    lp.drop_p(other)
+            owner = part if merged is None else merged
+            self._keep((c, owner) if flip else (owner, c), lp)
+
+    def _rekey_models(self, t: int, s: int) -> None:
+        """Slot t merged into s: its models become s's (where s has none for that partner)."""
+        for key in list(self.lp_keys.pop(t, ())):
+            lp = self.lps.pop(key, None)
+            other = key[1] if key[0] == t else key[0]
+            self.lp_keys.get(other, set()).discard(key)
+            new = (s, other) if key[0] == t else (other, s)
+            if lp is not None and new not in self.lps and new[::-1] not in self.lps:
+                self._keep(new, lp)
 
     def _cached_plane(self, s: int, t: int, c: int) -> _Plane | None:
         """A hyperplane found earlier between s (or t) and c that also has the other one on
@@ -376,7 +469,13 @@ class Merger:
     def _known_plane(self, a: int, c: int) -> _Plane | None:
         """A hyperplane found earlier with the current a on its positive side and the current c
         on its negative side, if one is stored, with its support ids (a's, c's)."""
-        return next((p for now, p in self._planes(a, c) if now), None)
+        rec = self.hyper.get(a, _EMPTY).get(c)  # (the hot path: no generator)
+        if rec is not None and rec[0] == self.cver[c]:
+            return rec[1:]
+        rec = self.hyper.get(c, _EMPTY).get(a)
+        if rec is not None and rec[0] == self.cver[a]:
+            return (-rec[1], -rec[2], rec[4], rec[3])
+        return None
 
     def _stored_planes(self, s: int, t: int, c: int) -> list[_Plane]:
         """Every hyperplane stored between s or t and c, the current ones first."""
@@ -422,15 +521,16 @@ class Merger:
                 continue
             t = int(self.nn[s])
             Mi, XM, cM, rM = self._union(s, t)
-            overlap, planes = self._overlaps(s, t, Mi, XM, cM, rM)
+            overlap, planes, used = self._overlaps(s, t, Mi, XM, cM, rM)
             if overlap:
+                self._settle_models(used, s, t, None)
                 self.rejected += 1
                 self.forb.setdefault(s, set()).add(t)
                 self.forb.setdefault(t, set()).add(s)
                 self._rescan(s)
                 self._rescan(t)
             else:
-                self._merge(s, t, Mi, cM, rM, planes)
+                self._merge(s, t, Mi, cM, rM, planes, used)
                 if progress is not None:
                     progress.advance(tid)
             step += 1
@@ -449,9 +549,12 @@ class Merger:
         cM: np.ndarray,
         rM: float,
         planes: dict[int, _Plane],
+        used: dict[int, _Used],
     ) -> None:
         if self.key[t] < self.key[s]:
             s, t = t, s  # the merged cluster lives in the slot of the smaller key
+        self._settle_models(used, s, t, s)
+        self._rekey_models(t, s)
         a = int(self.lab[s])
         blk = self.blocks[a]
         self.merges += 1
