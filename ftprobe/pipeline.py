@@ -117,6 +117,13 @@ def fit_probe(
     name: str, options: dict[str, Any], train: ProbeData, test: ProbeData, seed: int = 0
 ) -> ProbeResult:
     """Make a fresh probe ``name`` with ``options``, fit it on train, evaluate on test."""
+    probe = make_probe(name, options)
+    probe.fit(train, seed=seed)
+    return probe.evaluate(test)
+
+
+def make_probe(name: str, options: dict[str, Any]) -> Any:
+    """A fresh, unfitted probe ``name`` made with ``options`` (which it checks)."""
     spec = probes().get(name)
     if not isinstance(spec, ProbeSpec):
         raise FtprobeError(
@@ -124,11 +131,9 @@ def fit_probe(
             f"`ftprobe similarity --measure {name}`"
         )
     try:
-        probe = spec.factory(**options)
+        return spec.factory(**options)
     except TypeError as exc:
         raise FtprobeError(f"bad --probe-option for probe {name!r}: {exc}") from None
-    probe.fit(train, seed=seed)
-    return probe.evaluate(test)
 
 
 def with_device(name: str, options: dict[str, Any], device: str) -> dict[str, Any]:
@@ -159,6 +164,7 @@ def run(config: RunConfig) -> dict[str, Any]:
     if config.finetuned_on:
         tasks().get(config.finetuned_on)
     probe_options = with_device(config.probe, config.probe_options, config.device)
+    make_probe(config.probe, probe_options)  # bad probe options fail here, before any loading
     from ftprobe.extract import vectors
 
     spec, data = load_task(config.task)

@@ -58,6 +58,17 @@ def test_bad_probe_option_is_one_line(tmp_path):
     assert len(lines) == 1 and "sizes" in lines[0] and "64x64" in lines[0]
 
 
+def test_bad_directprobe_option_fails_before_loading(tmp_path, monkeypatch):
+    """An unknown probe option is reported before the task data or the encoder is loaded
+    (here the data directory is empty: a late check would fail on the data instead)."""
+    monkeypatch.setenv("FTPROBE_DATA_DIR", str(tmp_path))
+    result, out = run(tmp_path, "--probe", "directprobe", "-o", "bogus=1")
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "unknown directprobe option 'bogus'" in lines[0]
+    assert not out.exists()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("probe", ["classifier", "linear"])
 def test_default_grid_on_ss_role(tmp_path, probe):
