@@ -224,8 +224,11 @@ def test_kept_model_follows_growing_and_shrinking_sets():
     Px, gPx = np.r_[P[:550], [[0.2] + [0.0] * 9]], np.r_[gP[:550], 5000]
     assert not separate(Px, Q[:450], LPStats(), lp=lp, ids=(gPx, gQ[:450])).ok
     assert 5000 in lp.ids
-    lp.drop_p(np.array([5000]))
+    lp.drop(np.array([5000]))
     assert 5000 not in lp.ids
+    q_col = ~lp.ids[lp.ids < 0][:1]
+    lp.drop(gP[:0], q_col)  # a Q column goes too (the model stays a working set)
+    assert ~q_col[0] not in lp.ids and len(lp.ids[lp.ids < 0])
     assert check(550, 450)
     lp.prune()
     assert check(550, 450) and not check(700, 600)

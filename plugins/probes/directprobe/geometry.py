@@ -364,9 +364,14 @@ class HullGapLP:
             self.h.deleteCols(len(at), (2 * self.d + at).astype(np.int32))
             self.ids = self.ids[~mask]
 
-    def drop_p(self, gP: np.ndarray) -> None:
-        """Delete the P columns whose ids are in gP (a set that did not stay)."""
-        self._delete((self.ids >= 0) & np.isin(self.ids, gP))
+    def drop(self, gP: np.ndarray, gQ: np.ndarray | None = None) -> None:
+        """Delete the P columns whose ids are in gP and the Q columns whose ids are in gQ
+        (points that left the sets)."""
+        isp = self.ids >= 0
+        mask = isp & np.isin(self.ids, gP)
+        if gQ is not None:
+            mask |= ~isp & np.isin(~self.ids, gQ)
+        self._delete(mask)
 
     def prune(self) -> None:
         """Delete the point columns out of the basis (the optimum stays optimal)."""

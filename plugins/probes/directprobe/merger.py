@@ -424,9 +424,9 @@ class Merger:
                     part = s if len(self.members[s]) >= len(self.members[t]) else t
                 other = self.members[t if part == s else s]
                 if flip:
-                    lp._delete((lp.ids < 0) & np.isin(~lp.ids, other))
+                    lp.drop(other[:0], other)
                 else:
-                    lp.drop_p(other)
+                    lp.drop(other)
             owner = part if merged is None else merged
             self._keep((c, owner) if flip else (owner, c), lp)
 
