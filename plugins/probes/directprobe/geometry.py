@@ -329,15 +329,20 @@ class HullGapLP:
     def size(self) -> int:
         return len(self.ids)
 
+    def _rows(self, gP: np.ndarray, gQ: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Which columns are P's, and the row positions of the P and the Q columns (in column
+        order) in sets whose sorted ids are gP and gQ."""
+        isp = self.ids >= 0
+        return isp, np.searchsorted(gP, self.ids[isp]), np.searchsorted(gQ, ~self.ids[~isp])
+
     def positions(self, gP: np.ndarray, gQ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Row positions of the columns in sets whose sorted ids are gP and gQ (supersets of
-        the columns)."""
-        cp, cq = np.sort(self.ids[self.ids >= 0]), np.sort(~self.ids[self.ids < 0])
-        iP, iQ = np.searchsorted(gP, cp), np.searchsorted(gQ, cq)
-        if not (np.array_equal(gP[np.minimum(iP, len(gP) - 1)], cp)
-                and np.array_equal(gQ[np.minimum(iQ, len(gQ) - 1)], cq)):  # fmt: skip
+        """Sorted row positions of the columns in sets whose sorted ids are gP and gQ
+        (supersets of the columns)."""
+        isp, iP, iQ = self._rows(gP, gQ)
+        if not (np.array_equal(gP[np.minimum(iP, len(gP) - 1)], self.ids[isp])
+                and np.array_equal(gQ[np.minimum(iQ, len(gQ) - 1)], ~self.ids[~isp])):  # fmt: skip
             raise ValueError("a kept hull-gap model has columns outside the sets tested")
-        return iP, iQ
+        return np.sort(iP), np.sort(iQ)
 
     def add(self, XP: np.ndarray, gP: np.ndarray, XQ: np.ndarray, gQ: np.ndarray) -> None:
         """Add the rows of XP (ids gP) and XQ (ids gQ) as columns."""
@@ -401,10 +406,9 @@ class HullGapLP:
 
     def _restart(self, P: np.ndarray, gP: np.ndarray, Q: np.ndarray, gQ: np.ndarray) -> None:
         """The same columns in a new model (no basis): the cure for a stalled warm start."""
-        ids = self.ids
-        self.ids = ids[:0]
+        _, iP, iQ = self._rows(gP, gQ)
+        self.ids = self.ids[:0]
         self._new_model()
-        iP, iQ = np.searchsorted(gP, ids[ids >= 0]), np.searchsorted(gQ, ~ids[ids < 0])
         self.add(P[iP], gP[iP], Q[iQ], gQ[iQ])
 
     def solve(self, P: np.ndarray, gP: np.ndarray, Q: np.ndarray, gQ: np.ndarray) -> _Gap | None:
@@ -426,8 +430,7 @@ class HullGapLP:
     def _read(self, P: np.ndarray, gP: np.ndarray, Q: np.ndarray, gQ: np.ndarray) -> _Gap | None:
         sol = self.h.getSolution()
         x = np.asarray(sol.col_value)[2 * self.d :]
-        isp = self.ids >= 0
-        iP, iQ = np.searchsorted(gP, self.ids[isp]), np.searchsorted(gQ, ~self.ids[~isp])
+        isp, iP, iQ = self._rows(gP, gQ)
         a, b = np.zeros(len(P)), np.zeros(len(Q))
         a[iP], b[iQ] = x[isp], x[~isp]
         return _outcome(

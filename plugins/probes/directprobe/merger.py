@@ -385,8 +385,7 @@ class Merger:
     # ------------------------------------------------------------ kept hull-gap models
     def _kept_model(self, s: int, t: int, c: int) -> _Used | None:
         """A hull-gap model kept for s (or t) and c, the larger part's first."""
-        parts = (s, t) if len(self.members[s]) >= len(self.members[t]) else (t, s)
-        for part in parts:
+        for part in self._by_size(s, t):
             for key, flip in (((part, c), False), ((c, part), True)):
                 lp = self.lps.get(key)
                 if lp is not None:
@@ -421,7 +420,7 @@ class Merger:
                 self._unkeep((c, part) if flip else (part, c))
             if merged is None:
                 if part is None:
-                    part = s if len(self.members[s]) >= len(self.members[t]) else t
+                    part = self._by_size(s, t)[0]
                 other = self.members[t if part == s else s]
                 if flip:
                     lp.drop(other[:0], other)
@@ -443,10 +442,8 @@ class Merger:
     def _cached_plane(self, s: int, t: int, c: int) -> _Plane | None:
         """A hyperplane found earlier between s (or t) and c that also has the other one on
         its side."""
-        pairs = ((s, t), (t, s))
-        if len(self.members[s]) < len(self.members[t]):
-            pairs = ((t, s), (s, t))  # check the smaller side first
-        for a, other in pairs:
+        big, small = self._by_size(s, t)
+        for a, other in ((big, small), (small, big)):  # the smaller side's points first
             plane = self._known_plane(a, c)
             if plane is not None:
                 w, b = plane[0], plane[1]
@@ -454,17 +451,26 @@ class Merger:
                     return plane
         return None
 
+    def _by_size(self, s: int, t: int) -> tuple[int, int]:
+        """s and t, the larger cluster first (s when they are the same size)."""
+        return (s, t) if len(self.members[s]) >= len(self.members[t]) else (t, s)
+
+    @staticmethod
+    def _reversed(rec: tuple) -> _Plane:
+        """A plane stored under c for a, turned to have a on its positive side."""
+        return (-rec[1], -rec[2], rec[4], rec[3])
+
     def _planes(self, a: int, c: int) -> Iterator[tuple[bool, _Plane]]:
         """The hyperplanes stored between a and c (under a or under c), each with a on its
         positive side, its support ids (a's, c's) and whether it was found for the clusters as
         they are now. An older one was found for smaller versions of them (clusters only
         grow, so its support ids are still members) and may no longer separate."""
-        rec = self.hyper.get(a, {}).get(c)
+        rec = self.hyper.get(a, _EMPTY).get(c)
         if rec is not None:
             yield rec[0] == self.cver[c], rec[1:]
-        rec = self.hyper.get(c, {}).get(a)
+        rec = self.hyper.get(c, _EMPTY).get(a)
         if rec is not None:
-            yield rec[0] == self.cver[a], (-rec[1], -rec[2], rec[4], rec[3])
+            yield rec[0] == self.cver[a], self._reversed(rec)
 
     def _known_plane(self, a: int, c: int) -> _Plane | None:
         """A hyperplane found earlier with the current a on its positive side and the current c
@@ -474,7 +480,7 @@ class Merger:
             return rec[1:]
         rec = self.hyper.get(c, _EMPTY).get(a)
         if rec is not None and rec[0] == self.cver[a]:
-            return (-rec[1], -rec[2], rec[4], rec[3])
+            return self._reversed(rec)
         return None
 
     def _stored_planes(self, s: int, t: int, c: int) -> list[_Plane]:
