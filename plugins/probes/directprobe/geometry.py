@@ -62,35 +62,95 @@ def separates(w: np.ndarray, b: float, P: np.ndarray, Q: np.ndarray) -> bool:
     return bool((P @ w + b).min() > 0.0 and (Q @ w + b).max() < 0.0)
 
 
-def lsq_plane(P: np.ndarray, Q: np.ndarray, iters: int = 6) -> tuple[np.ndarray, float] | None:
+def slab(w: np.ndarray, P: np.ndarray, Q: np.ndarray) -> tuple[float, float]:
+    """P's lowest and Q's highest projection on w: w separates them strictly when the first
+    is above the second, by any plane in between."""
+    return float((P @ w).min()), float((Q @ w).max())
+
+
+class Moments(NamedTuple):
+    """Count, sum and sum of outer products (upper triangle) of a set of rows: what a
+    least-squares fit needs of them, additive over unions."""
+
+    n: int
+    s: np.ndarray
+    M: np.ndarray
+
+    @classmethod
+    def of(cls, X: np.ndarray) -> Moments:
+        from scipy.linalg.blas import dsyrk
+
+        return cls(len(X), X.sum(axis=0), dsyrk(1.0, X, trans=1))
+
+    def __add__(self, other: object) -> Moments:
+        if not isinstance(other, Moments):
+            return NotImplemented
+        return Moments(self.n + other.n, self.s + other.s, self.M + other.M)
+
+
+def lsq_plane(
+    P: np.ndarray,
+    Q: np.ndarray,
+    iters: int = 6,
+    moments: tuple[Moments, Moments] | None = None,
+) -> tuple[np.ndarray, float] | None:
     """A cheap certificate: the least-squares fit of +1 on P and -1 on Q (lightly ridged; the
     Gram form when there are fewer points than dimensions), refitted a few times with the
-    violated points weighted up. Returns a hyperplane that strictly separates, or None."""
+    violated points weighted up. Returns a hyperplane that strictly separates, or None.
+    ``moments`` (of P and of Q) spare the first normal matrix when they are known."""
     from scipy.linalg import LinAlgError, cho_factor, cho_solve
     from scipy.linalg.blas import dsyrk
 
+    nP, nQ, d = len(P), len(Q), P.shape[1]
+    n, k = nP + nQ, d + 1
+    if n <= k:
+        return _lsq_gram(P, Q, iters)
+    mP, mQ = moments if moments is not None else (Moments.of(P), Moments.of(Q))
+    o = (mP.s + mQ.s) / n
+    # normal matrix of the rows (x - o, 1), upper triangle: the centred scatter and the count
+    H = np.zeros((k, k))
+    H[:d, :d] = mP.M + mQ.M - n * np.outer(o, o)
+    H[d, d] = n
+    rhs = np.r_[mP.s - nP * o - (mQ.s - nQ * o), nP - nQ]  # sum of the rows' targets
+    c = np.ones(n)  # row weights
+    for _ in range(iters):
+        try:  # (A1^T C A1 + lam) z = A1^T C t, with H = A1^T C A1 and rhs kept up to date
+            Hr = H.copy()
+            Hr[np.diag_indices(k)] += 1e-8 * np.trace(H) / k
+            z = cho_solve(cho_factor(Hr, lower=False, check_finite=False), rhs, check_finite=False)
+        except LinAlgError:
+            return None
+        w, b = z[:d], float(z[d] - o @ z[:d])
+        m = np.r_[P @ w + b, -(Q @ w + b)]
+        if m.min() > 0.0:
+            return (w, b) if separates(w, b, P, Q) else None
+        up = np.flatnonzero(m < 1.0)  # the weights of these rows grow by 3c: rank updates
+        sign = np.where(up < nP, 1.0, -1.0)
+        rows = np.concatenate([P[up[up < nP]], Q[up[up >= nP] - nP]])  # up is sorted
+        A = np.c_[rows - o, np.ones(len(up))]
+        g = 3.0 * c[up]
+        H = dsyrk(1.0, A * np.sqrt(g)[:, None], beta=1.0, c=H, trans=1, overwrite_c=1)
+        rhs = rhs + (g * sign) @ A
+        c[up] *= 4.0
+    return None
+
+
+def _lsq_gram(P: np.ndarray, Q: np.ndarray, iters: int) -> tuple[np.ndarray, float] | None:
+    """``lsq_plane`` for fewer points than dimensions: z = A1^T (G + lam C^-1)^-1 t with the
+    Gram matrix G of the rows (x - o, 1)."""
+    from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
     o = (P.sum(axis=0) + Q.sum(axis=0)) / (len(P) + len(Q))
-    A1 = np.concatenate([P - o, Q - o])
-    A1 = np.c_[A1, np.ones(len(A1))]
-    n, k = A1.shape
+    A1 = np.c_[np.concatenate([P - o, Q - o]), np.ones(len(P) + len(Q))]
+    n = len(A1)
     t = np.r_[np.ones(len(P)), -np.ones(len(Q))]
     c = np.ones(n)
-    G = A1 @ A1.T if n <= k else None
-    H = None if G is not None else dsyrk(1.0, A1, trans=1)  # upper triangle of A1^T A1
+    G = A1 @ A1.T
     for _ in range(iters):
         try:
-            if G is not None:  # z = A1^T (G + lam C^-1)^-1 t
-                Gc = G.copy()
-                Gc[np.diag_indices(n)] += 1e-8 * np.trace(G) / n / c
-                z = A1.T @ cho_solve(cho_factor(Gc, check_finite=False), t, check_finite=False)
-            else:  # (A1^T C A1 + lam) z = A1^T C t, H = A1^T C A1 kept up to date
-                Hr = H.copy()
-                Hr[np.diag_indices(k)] += 1e-8 * np.trace(H) / k
-                z = cho_solve(
-                    cho_factor(Hr, lower=False, check_finite=False),
-                    A1.T @ (c * t),
-                    check_finite=False,
-                )
+            Gc = G.copy()
+            Gc[np.diag_indices(n)] += 1e-8 * np.trace(G) / n / c
+            z = A1.T @ cho_solve(cho_factor(Gc, check_finite=False), t, check_finite=False)
         except LinAlgError:
             return None
         m = (A1 @ z) * t
@@ -98,11 +158,7 @@ def lsq_plane(P: np.ndarray, Q: np.ndarray, iters: int = 6) -> tuple[np.ndarray,
             w = z[:-1]
             b = float(z[-1] - o @ w)
             return (w, b) if separates(w, b, P, Q) else None
-        up = m < 1.0
-        if H is not None:  # the weights of these rows grow by 3c: a rank update of H
-            B = A1[up] * np.sqrt(3.0 * c[up])[:, None]
-            H = dsyrk(1.0, B, beta=1.0, c=H, trans=1, overwrite_c=1)
-        c = np.where(up, c * 4.0, c)
+        c = np.where(m < 1.0, c * 4.0, c)
     return None
 
 
@@ -111,6 +167,7 @@ WORKING_SET_FULL = 3000  # up to this many points (and no seed) all are in the f
 WORKING_SET_STEP = 128  # points of each side in the first working set
 WORKING_SET_ADD = 16  # points of each side (at most) added per round
 HULL_GAP_MAXITER = 2000  # simplex iterations (at least; twice the columns) before IPM is tried
+WARM_MAXITER = 1000  # iterations of a warm restart before it counts as stalled (most need < 400)
 LP_COLUMNS_MAX = 2000  # a kept model with more point columns drops those out of its basis
 GAP_TINY = 1e-9  # a working-set gap at or below this (scaled units) needs a touching certificate
 # hulls with points this close (L1, scaled units, checked in float64) meet: a separating plane
@@ -128,6 +185,8 @@ class Separation:
     plane: tuple[np.ndarray, float] | None = None
     support_p: np.ndarray | None = None
     support_q: np.ndarray | None = None
+    lo: float = 0.0  # with a plane: P's lowest projection on its normal
+    hi: float = 0.0  # and Q's highest (lo > hi)
 
 
 def lp_separable(
@@ -173,7 +232,9 @@ def separate(
     stats.calls += 1
     if lp is None and len(P) + len(Q) <= WORKING_SET_MIN:
         ok, plane = _lp_direct(P, Q, stats)
-        return Separation(ok, plane)
+        if not ok:
+            return Separation(False)
+        return Separation(True, plane, None, None, *slab(plane[0], P, Q))  # type: ignore[index]
     gP, gQ = ids if ids is not None else (np.arange(len(P)), np.arange(len(Q)))
     model = lp if lp is not None else HullGapLP(P, Q)
     if model.size:
@@ -214,15 +275,18 @@ def separate(
         else:
             plane, sp, sq = gap.plane, gap.support_p, gap.support_q
         w, b = plane  # type: ignore[misc]
-        mp, mq = P @ w + b, Q @ w + b
+        pw, qw = P @ w, Q @ w
+        mp, mq = pw + b, qw + b
         if mp.min() > 0.0 and mq.max() < 0.0:
-            return Separation(True, (w, b), sp, sq)
+            return Separation(True, (w, b), sp, sq, float(pw.min()), float(qw.max()))
         # points beyond the working set's own extent along w: those that move the slab
         addP = np.setdiff1d(np.flatnonzero(mp < mp[iP].min()), iP)
         addQ = np.setdiff1d(np.flatnonzero(mq > mq[iQ].max()), iQ)
         if not len(addP) and not len(addQ):  # pragma: no cover - solver tolerance: decide whole
             ok, plane = _lp_direct(P, Q, stats)
-            return Separation(ok, plane)
+            if not ok:
+                return Separation(False)
+            return Separation(True, plane, None, None, *slab(plane[0], P, Q))  # type: ignore[index]
         addP = addP[np.argsort(mp[addP], kind="stable")][:WORKING_SET_ADD]
         addQ = addQ[np.argsort(-mq[addQ], kind="stable")][:WORKING_SET_ADD]
         new_p, new_q = addP, addQ
@@ -245,25 +309,37 @@ def _frame(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, float]:
     return o, max(float(np.abs(P - o).max()), float(np.abs(Q - o).max())) or 1.0
 
 
+def _exact_weights(Ps: np.ndarray, Qs: np.ndarray) -> np.ndarray:
+    """Weights on the rows of Ps and of Qs, each summing to one, whose combinations agree: the
+    least-squares solution (pivoted QR), exact when the rows admit one."""
+    from scipy.linalg import lstsq
+
+    d = Ps.shape[1]
+    M = np.zeros((d + 2, len(Ps) + len(Qs)))
+    M[:d, : len(Ps)], M[:d, len(Ps) :] = Ps.T, -Qs.T
+    M[d, : len(Ps)], M[d + 1, len(Ps) :] = 1.0, 1.0
+    rhs = np.r_[np.zeros(d), 1.0, 1.0]
+    return lstsq(M, rhs, lapack_driver="gelsy", check_finite=False)[0]
+
+
+def _touch(Ps: np.ndarray, Qs: np.ndarray, v: np.ndarray) -> bool:
+    """Whether the weights v (Ps's, then Qs's; negative ones dropped) give points of the two
+    hulls within ``TOUCH`` (L1) in float64."""
+    va, vb = np.clip(v[: len(Ps)], 0.0, None), np.clip(v[len(Ps) :], 0.0, None)
+    if va.sum() <= 0.0 or vb.sum() <= 0.0:
+        return False
+    return bool(np.abs(va @ Ps / va.sum() - vb @ Qs / vb.sum()).sum() <= TOUCH)
+
+
 def _meet(Ps: np.ndarray, Qs: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
     """Whether simplex weights from a zero-gap solution (within solver tolerance) give points
-    of the two (scaled) hulls within ``TOUCH`` in float64; the weights are first re-solved
+    of the two (scaled) hulls within ``TOUCH`` in float64; the weights are also re-solved
     exactly on their support (least squares), which removes the solver's tolerance."""
     sp, sq = np.flatnonzero(a > 0.0), np.flatnonzero(b > 0.0)
     if not len(sp) or not len(sq):
         return False
-    d = Ps.shape[1]
-    M = np.zeros((d + 2, len(sp) + len(sq)))
-    M[:d, : len(sp)], M[:d, len(sp) :] = Ps[sp].T, -Qs[sq].T
-    M[d, : len(sp)], M[d + 1, len(sp) :] = 1.0, 1.0
-    z = np.linalg.lstsq(M, np.r_[np.zeros(d), 1.0, 1.0], rcond=None)[0]
-    for v in (np.r_[a[sp], b[sq]], z):
-        va, vb = np.clip(v[: len(sp)], 0.0, None), np.clip(v[len(sp) :], 0.0, None)
-        if va.sum() > 0.0 and vb.sum() > 0.0:
-            gap = np.abs(va @ Ps[sp] / va.sum() - vb @ Qs[sq] / vb.sum()).sum()
-            if gap <= TOUCH:
-                return True
-    return False
+    Ps, Qs = Ps[sp], Qs[sq]
+    return _touch(Ps, Qs, np.r_[a[sp], b[sq]]) or _touch(Ps, Qs, _exact_weights(Ps, Qs))
 
 
 _banner_shown = False
@@ -399,7 +475,8 @@ class HullGapLP:
         h.setOptionValue("dual_feasibility_tolerance", tol)
         h.setOptionValue("simplex_strategy", 1 if not self.solves else 4)
         h.setOptionValue("primal_simplex_bound_perturbation_multiplier", float(not self.solves))
-        h.setOptionValue("simplex_iteration_limit", max(HULL_GAP_MAXITER, 2 * h.getNumCol()))
+        limit = WARM_MAXITER if self.solves else max(HULL_GAP_MAXITER, 2 * h.getNumCol())
+        h.setOptionValue("simplex_iteration_limit", limit)
         self.solves += 1
         h.run()
         return h.getModelStatus() == highspy.HighsModelStatus.kOptimal

@@ -27,7 +27,16 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .geometry import WORKING_SET_MIN, HullGapLP, LPStats, canonical_dist, lsq_plane, separate
+from .geometry import (
+    WORKING_SET_MIN,
+    HullGapLP,
+    LPStats,
+    Moments,
+    canonical_dist,
+    lsq_plane,
+    separate,
+    slab,
+)
 
 EXACT_RADIUS_MAX = 4096  # above this size a cluster keeps an upper bound of its radius
 INIT_CHUNK = 512  # rows per block product in the first nearest-neighbour pass
@@ -35,11 +44,14 @@ CERT_CHUNK = 256  # centroid certificates tested per matrix product
 RESCAN_BATCH = 64  # lazy entries rescanned per matrix product
 PROJ_DIMS = 64  # principal directions per label kept for the lower-bound scans
 BASIS_SAMPLE = 4096  # points (evenly strided) the principal directions are computed from
-# a hyperplane with its positive side's and negative side's support point ids (None: unknown)
-_Plane = tuple[np.ndarray, float, np.ndarray | None, np.ndarray | None]
+# a separating direction w: the positive side's lowest projection on it, the negative side's
+# highest (below the former), and the two sides' support point ids (None: unknown)
+_Plane = tuple[np.ndarray, float, float, np.ndarray | None, np.ndarray | None]
 PROBES = 8  # rows with the smallest lower bounds measured exactly to get an upper bound
 LSQ_ITERS = 20  # reweighted least-squares fits tried before an LP (each far cheaper)
 LP_MODELS = 64  # hull-gap models kept for cluster pairs (least recently used dropped)
+MOMENTS_MIN = 512  # clusters this large keep their moments for least-squares fits
+MOMENTS_KEPT = 64  # (the least recently used dropped)
 # a model used in a test: (model, whether its P side is the other label's cluster, the part of
 # the union its own side was kept for or None when it was made for this test)
 _Used = tuple[HullGapLP, bool, int | None]
@@ -149,6 +161,8 @@ class Merger:
         # keys it is part of
         self.lps: OrderedDict[tuple[int, int], HullGapLP] = OrderedDict()
         self.lp_keys: dict[int, set[tuple[int, int]]] = {}
+        # moments of large clusters: slot -> (the members they are of, moments)
+        self.moments: OrderedDict[int, tuple[np.ndarray, Moments]] = OrderedDict()
         self.merges = self.rejected = 0
         labs = [int(a) for a in np.unique(self.lab)]
         lo = np.searchsorted(self.lab, labs, side="left")
@@ -179,10 +193,10 @@ class Merger:
                 self.low[a] = np.concatenate(rows) @ X[pts[lo_:hi_]].T
 
     def __getstate__(self) -> dict:
-        """Picklable (e.g. to study a long run from a snapshot): the kept HiGHS models are a
-        cache and are left out."""
+        """Picklable (e.g. to study a long run from a snapshot): the kept HiGHS models and
+        moments are caches and are left out."""
         state = self.__dict__.copy()
-        state["lps"], state["lp_keys"] = OrderedDict(), {}
+        state["lps"], state["lp_keys"], state["moments"] = OrderedDict(), {}, OrderedDict()
         return state
 
     # ------------------------------------------------------------ nearest neighbours
@@ -325,8 +339,8 @@ class Merger:
         found: dict[int, _Plane] = {}
         used: dict[int, _Used] = {}
         rest = []
-        for c in self._candidates(s, t, cM, rM).tolist():
-            hp = self._cached_plane(s, t, c)
+        cands = self._candidates(s, t, cM, rM).tolist()
+        for c, hp in zip(cands, self._cached_planes(s, t, cands), strict=True):
             if hp is None:
                 rest.append(c)
             else:
@@ -341,7 +355,7 @@ class Merger:
                 hi = float((self.X[self.members[c]] @ W[j]).max())
                 if lowM[j] > hi:
                     self.avoided["centroid_certificate"] += 1
-                    found[c] = (W[j], -(float(lowM[j]) + hi) / 2.0, None, None)
+                    found[c] = (W[j], float(lowM[j]), hi, None, None)
                 else:
                     need_lp.append(c)
         for c in need_lp:
@@ -354,10 +368,13 @@ class Merger:
             kept = self._kept_model(s, t, c)
             # a part (or an earlier version) needed an LP against c: least squares would fail
             if kept is None and seed is None:
-                hp = lsq_plane(XM, XC, iters=LSQ_ITERS)
+                mo = None
+                if len(Mi) + len(Ci) > self.d + 1:  # (the normal form)
+                    mo = (self._moments(s) + self._moments(t), self._moments(c))
+                hp = lsq_plane(XM, XC, iters=LSQ_ITERS, moments=mo)
                 if hp is not None:
                     self.avoided["least_squares_certificate"] += 1
-                    found[c] = (*hp, None, None)
+                    found[c] = (hp[0], *slab(hp[0], XM, XC), None, None)
                     continue
             if kept is None and len(Mi) + len(Ci) > WORKING_SET_MIN:
                 kept = (HullGapLP(XM, XC), False, None)
@@ -368,6 +385,7 @@ class Merger:
                 )  # fmt: skip
                 res.plane = None if res.plane is None else (-res.plane[0], -res.plane[1])
                 res.support_p, res.support_q = res.support_q, res.support_p
+                res.lo, res.hi = -res.hi, -res.lo
             else:
                 lp = None if kept is None else kept[0]
                 res = separate(XM, XC, self.stats, hint, seed, lp=lp, ids=(Mi, Ci))
@@ -375,12 +393,29 @@ class Merger:
                 used[c] = kept
             if not res.ok:
                 return True, found, used
-            w, b = res.plane  # type: ignore[misc]
+            w = res.plane[0]  # type: ignore[index]
             if res.support_p is None:  # a direct solve: no support points
-                found[c] = (w, b, None, None)
+                found[c] = (w, res.lo, res.hi, None, None)
             else:
-                found[c] = (w, b, Mi[res.support_p], Ci[res.support_q])
+                found[c] = (w, res.lo, res.hi, Mi[res.support_p], Ci[res.support_q])
         return False, found, used
+
+    def _moments(self, u: int) -> Moments:
+        """Moments of cluster u's points; a large cluster keeps its own, updated by the points
+        that joined it since."""
+        mem = self.members[u]
+        rec = self.moments.pop(u, None)
+        if rec is None:
+            mo = Moments.of(self.X[mem])
+        elif len(rec[0]) == len(mem):
+            mo = rec[1]
+        else:  # clusters only grow
+            mo = rec[1] + Moments.of(self.X[np.setdiff1d(mem, rec[0], assume_unique=True)])
+        if len(mem) >= MOMENTS_MIN:
+            self.moments[u] = (mem, mo)
+            while len(self.moments) > MOMENTS_KEPT:
+                self.moments.popitem(last=False)
+        return mo
 
     # ------------------------------------------------------------ kept hull-gap models
     def _kept_model(self, s: int, t: int, c: int) -> _Used | None:
@@ -439,17 +474,28 @@ class Merger:
             if lp is not None and new not in self.lps and new[::-1] not in self.lps:
                 self._keep(new, lp)
 
-    def _cached_plane(self, s: int, t: int, c: int) -> _Plane | None:
-        """A hyperplane found earlier between s (or t) and c that also has the other one on
-        its side."""
+    def _cached_planes(self, s: int, t: int, cands: list[int]) -> list[_Plane | None]:
+        """For each candidate c, a hyperplane found earlier between s (or t) and c that also
+        separates the other part from c (its projections above c's), as a plane of the union;
+        None where there is none. The larger part's planes are checked in one product."""
         big, small = self._by_size(s, t)
-        for a, other in ((big, small), (small, big)):  # the smaller side's points first
-            plane = self._known_plane(a, c)
-            if plane is not None:
-                w, b = plane[0], plane[1]
-                if float((self.X[self.members[other]] @ w).min()) + b > 0.0:
-                    return plane
-        return None
+        out = [self._known_plane(big, c) for c in cands]
+        at = [i for i, plane in enumerate(out) if plane is not None]
+        if at:
+            W = np.stack([out[i][0] for i in at], axis=1)  # type: ignore[index]
+            low = (self.X[self.members[small]] @ W).min(axis=0)
+            for j, i in enumerate(at):
+                w, lo, hi, sp, sq = out[i]  # type: ignore[misc]
+                out[i] = (w, min(lo, float(low[j])), hi, sp, sq) if low[j] > hi else None
+        for i, c in enumerate(cands):
+            if out[i] is None:
+                plane = self._known_plane(small, c)
+                if plane is not None:
+                    w, lo, hi, sp, sq = plane
+                    low_big = float((self.X[self.members[big]] @ w).min())
+                    if low_big > hi:
+                        out[i] = (w, min(lo, low_big), hi, sp, sq)
+        return out
 
     def _by_size(self, s: int, t: int) -> tuple[int, int]:
         """s and t, the larger cluster first (s when they are the same size)."""
@@ -458,7 +504,7 @@ class Merger:
     @staticmethod
     def _reversed(rec: tuple) -> _Plane:
         """A plane stored under c for a, turned to have a on its positive side."""
-        return (-rec[1], -rec[2], rec[4], rec[3])
+        return (-rec[1], -rec[3], -rec[2], rec[5], rec[4])
 
     def _planes(self, a: int, c: int) -> Iterator[tuple[bool, _Plane]]:
         """The hyperplanes stored between a and c (under a or under c), each with a on its
@@ -495,8 +541,8 @@ class Merger:
         the points by and the support points (as row indices of the union Mi and of c's
         members Ci) to start the LP from."""
         hint = planes[0][0] if planes else None
-        sp = [np.searchsorted(Mi, p[2]) for p in planes if p[2] is not None]
-        sq = [np.searchsorted(Ci, p[3]) for p in planes if p[3] is not None]
+        sp = [np.searchsorted(Mi, p[3]) for p in planes if p[3] is not None]
+        sq = [np.searchsorted(Ci, p[4]) for p in planes if p[4] is not None]
         if not sp:
             return hint, None
         return hint, (np.unique(np.concatenate(sp)), np.unique(np.concatenate(sq)))
@@ -561,6 +607,9 @@ class Merger:
             s, t = t, s  # the merged cluster lives in the slot of the smaller key
         self._settle_models(used, s, t, s)
         self._rekey_models(t, s)
+        kept_t, kept_s = self.moments.pop(t, None), self.moments.get(s)
+        if kept_t is not None and (kept_s is None or len(kept_s[0]) < len(kept_t[0])):
+            self.moments[s] = kept_t  # the larger part's moments serve the merged cluster
         a = int(self.lab[s])
         blk = self.blocks[a]
         self.merges += 1
