@@ -103,6 +103,48 @@ def test_least_squares_certificate_separates_or_abstains():
     assert lsq_plane(SQUARE, np.array([[0.5, 0.5], [3.0, 3.0]])) is None
 
 
+def test_least_squares_from_kept_moments():
+    """Moments add over unions; a fit started from them decides like a fresh one, and a
+    certificate is never given for overlapping sets."""
+    from ftprobe.plugins.probes.directprobe.geometry import Moments
+
+    rng = np.random.default_rng(5)
+    P = rng.normal(size=(500, 8)) + 4.0
+    Q = rng.normal(size=(300, 8)) + 4.0 + np.r_[9.0, np.zeros(7)]
+    whole, parts = Moments.of(P), Moments.of(P[:123]) + Moments.of(P[123:])
+    assert whole.n == parts.n == 500
+    assert np.allclose(whole.s, parts.s)
+    assert np.allclose(np.triu(whole.M), np.triu(parts.M))
+    hp = lsq_plane(P, Q, 20, moments=(parts, Moments.of(Q)))
+    assert hp is not None and separates(*hp, P, Q)
+    R = np.r_[Q, P[:1]]  # one point of P inside Q's side: no plane can exist
+    R[-1] = P.mean(axis=0)
+    assert lsq_plane(P, R, 20, moments=(whole, Moments.of(R))) is None
+
+
+def test_stored_slab_certifies_a_point_inside_it():
+    """A plane found earlier between two clusters keeps its slab: a new point of one of them
+    inside the slab (even past the mid-plane) is certified with the union's slab; a point past
+    the other cluster's side is not."""
+    from collections import Counter
+
+    from ftprobe.plugins.probes.directprobe.merger import Merger
+
+    X = np.array([[1.0, 0.0], [0.4, 0.0], [-0.1, 5.0], [0.0, 0.0], [0.0, 1.0]])
+    y = np.array([0, 0, 0, 1, 1])
+    dirs = {(0, 1): np.array([[0.0, 1.0]])}  # a kept direction that separates nothing here
+    m = Merger(X, y, np.arange(5), np.zeros(5, bool), {0: [1], 1: [0]}, dirs, LPStats(), Counter())
+    slot = {int(k): i for i, k in enumerate(m.key)}
+    a, inside, beyond, c = slot[0], slot[1], slot[2], slot[3]
+    w = np.array([1.0, 0.0])
+    m.hyper[a] = {c: (int(m.cver[c]), w, 1.0, 0.0, None, None)}  # a's lowest 1, c's highest 0
+    (plane,) = m._cached_planes(a, inside, [c])
+    assert plane is not None and plane[1] == pytest.approx(0.4) and plane[2] == 0.0
+    assert m._cached_planes(a, beyond, [c]) == [None]
+    m.cver[c] += 1  # c changed since: the plane is no longer known
+    assert m._cached_planes(a, inside, [c]) == [None]
+
+
 @pytest.mark.parametrize("shift", [0.0, 0.8, 6.0])
 def test_working_set_lp_agrees_with_one_solve(shift):
     from ftprobe.plugins.probes.directprobe.geometry import _lp_direct
