@@ -122,8 +122,8 @@ def lsq_plane(
             return None
         w, b = z[:d], float(z[d] - o @ z[:d])
         m = np.r_[P @ w + b, -(Q @ w + b)]
-        if m.min() > 0.0:
-            return (w, b) if separates(w, b, P, Q) else None
+        if m.min() > 0.0:  # (the strict separation test itself, on these same products)
+            return w, b
         up = np.flatnonzero(m < 1.0)  # the weights of these rows grow by 3c: rank updates
         sign = np.where(up < nP, 1.0, -1.0)
         rows = np.concatenate([P[up[up < nP]], Q[up[up >= nP] - nP]])  # up is sorted
@@ -231,10 +231,7 @@ def separate(
     stats = stats if stats is not None else LPStats()
     stats.calls += 1
     if lp is None and len(P) + len(Q) <= WORKING_SET_MIN:
-        ok, plane = _lp_direct(P, Q, stats)
-        if not ok:
-            return Separation(False)
-        return Separation(True, plane, None, None, *slab(plane[0], P, Q))  # type: ignore[index]
+        return _direct_separation(P, Q, stats)
     gP, gQ = ids if ids is not None else (np.arange(len(P)), np.arange(len(Q)))
     model = lp if lp is not None else HullGapLP(P, Q)
     if model.size:
@@ -283,14 +280,19 @@ def separate(
         addP = np.setdiff1d(np.flatnonzero(mp < mp[iP].min()), iP)
         addQ = np.setdiff1d(np.flatnonzero(mq > mq[iQ].max()), iQ)
         if not len(addP) and not len(addQ):  # pragma: no cover - solver tolerance: decide whole
-            ok, plane = _lp_direct(P, Q, stats)
-            if not ok:
-                return Separation(False)
-            return Separation(True, plane, None, None, *slab(plane[0], P, Q))  # type: ignore[index]
+            return _direct_separation(P, Q, stats)
         addP = addP[np.argsort(mp[addP], kind="stable")][:WORKING_SET_ADD]
         addQ = addQ[np.argsort(-mq[addQ], kind="stable")][:WORKING_SET_ADD]
         new_p, new_q = addP, addQ
         iP, iQ = np.union1d(iP, addP), np.union1d(iQ, addQ)
+
+
+def _direct_separation(P: np.ndarray, Q: np.ndarray, stats: LPStats) -> Separation:
+    """One solve of the margin LP on all points, as a ``Separation`` (no support points)."""
+    ok, plane = _lp_direct(P, Q, stats)
+    if not ok:
+        return Separation(False)
+    return Separation(True, plane, None, None, *slab(plane[0], P, Q))  # type: ignore[index]
 
 
 class _Gap(NamedTuple):
