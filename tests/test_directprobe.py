@@ -202,6 +202,28 @@ def test_overlapping_hulls_are_certified_by_a_common_point(monkeypatch):
     assert stats.rounds == 1
 
 
+def test_working_set_plane_is_oriented_by_its_support(monkeypatch):
+    """The working set's plane keeps P on its high side even when the whole sets' means lie
+    the other way round (most of P beyond Q): the hull-gap rounds decide, without the
+    full-set margin LP."""
+    from ftprobe.plugins.probes.directprobe import geometry
+
+    rng = np.random.default_rng(0)
+    Q = rng.normal(size=(300, 6))
+    Q[:, 1] = -np.abs(Q[:, 1])
+    P = rng.normal(size=(4300, 6))
+    P[:300, 0] += 4.0  # a few of P on one side of Q, most far on the other
+    P[300:, 0] -= 30.0
+    P[:, 1] = 0.5 + np.abs(P[:, 1])  # separable along the second axis
+
+    def no_full_lp(*args):
+        raise AssertionError("the full-set margin LP ran")
+
+    monkeypatch.setattr(geometry, "_direct_separation", no_full_lp)
+    res = geometry.separate(P, Q, LPStats())
+    assert res.ok and separates(*res.plane, P, Q)
+
+
 def test_common_point_check_needs_a_real_common_point():
     from ftprobe.plugins.probes.directprobe.geometry import _meet
 

@@ -535,15 +535,23 @@ def _outcome(
     a, b = np.clip(a, 0.0, None), np.clip(b, 0.0, None)
     sp, sq = np.flatnonzero(a > 0.0), np.flatnonzero(b > 0.0)
     if objective > GAP_TINY:
-        return _Gap(_mid_slab(P, Q, np.asarray(duals, dtype=np.float64)), sp, sq)
+        return _Gap(_mid_slab(P, Q, np.asarray(duals, dtype=np.float64), sp, sq), sp, sq)
     if _meet((P[sp] - o) / scale, (Q[sq] - o) / scale, a[sp], b[sq]):
         return _Gap(None, sp, sq)
     return None
 
 
-def _mid_slab(P: np.ndarray, Q: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
-    """The plane with normal ±w (P on the high side) halfway between the two sets."""
-    if float((P @ w).mean()) < float((Q @ w).mean()):
+def _mid_slab(
+    P: np.ndarray, Q: np.ndarray, w: np.ndarray, sp: np.ndarray, sq: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """The plane with normal ±w halfway between the two sets, P on the high side of the
+    working set's slab: its support points (rows sp of P, sq of Q) lie on the slab's two
+    faces. (The whole sets' means can lie the other way round while the sets overlap.)"""
+    if sp.size and sq.size:
+        flip = float((P[sp] @ w).mean()) < float((Q[sq] @ w).mean())
+    else:
+        flip = float((P @ w).mean()) < float((Q @ w).mean())
+    if flip:
         w = -w
     return w, -(float((Q @ w).max()) + float((P @ w).min())) / 2.0
 
