@@ -122,6 +122,23 @@ def test_least_squares_from_kept_moments():
     assert lsq_plane(P, R, 20, moments=(whole, Moments.of(R))) is None
 
 
+def test_failed_least_squares_fit_gives_a_normal_towards_p():
+    """A fit that cannot separate (a point of P at Q's centre) still returns its last normal,
+    P on the high side: the LP's first working set is ordered along it. Both forms."""
+    from ftprobe.plugins.probes.directprobe.geometry import lsq_fit
+
+    rng = np.random.default_rng(4)
+    for n in (300, 8):  # the normal form and the Gram form (fewer points than dimensions)
+        d = 20
+        P = rng.normal(size=(n, d)) + np.r_[6.0, np.zeros(d - 1)]
+        Q = rng.normal(size=(n, d))
+        P[0] = Q.mean(axis=0)
+        fit = lsq_fit(P, Q, 20)
+        assert fit.plane is None and fit.normal is not None
+        assert (P @ fit.normal).mean() > (Q @ fit.normal).mean() + 1.0
+        assert lsq_fit(P[1:], Q, 20).plane is not None
+
+
 def test_stored_slab_certifies_a_point_inside_it():
     """A plane found earlier between two clusters keeps its slab: a new point of one of them
     inside the slab (even past the mid-plane) is certified with the union's slab; a point past

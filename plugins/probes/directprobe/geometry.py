@@ -88,6 +88,15 @@ class Moments(NamedTuple):
         return Moments(self.n + other.n, self.s + other.s, self.M + other.M)
 
 
+class LsqFit(NamedTuple):
+    """A least-squares fit: the plane when it strictly separates (else None) and the normal
+    of the last refit, P on its high side (None when the normal matrix was singular): a
+    good direction to start an LP's working set from."""
+
+    plane: tuple[np.ndarray, float] | None
+    normal: np.ndarray | None
+
+
 def lsq_plane(
     P: np.ndarray,
     Q: np.ndarray,
@@ -98,6 +107,16 @@ def lsq_plane(
     Gram form when there are fewer points than dimensions), refitted a few times with the
     violated points weighted up. Returns a hyperplane that strictly separates, or None.
     ``moments`` (of P and of Q) spare the first normal matrix when they are known."""
+    return lsq_fit(P, Q, iters, moments).plane
+
+
+def lsq_fit(
+    P: np.ndarray,
+    Q: np.ndarray,
+    iters: int = 6,
+    moments: tuple[Moments, Moments] | None = None,
+) -> LsqFit:
+    """``lsq_plane`` that also returns the last refit's normal when no plane separates."""
     from scipy.linalg import LinAlgError, cho_factor, cho_solve
     from scipy.linalg.blas import dsyrk
 
@@ -105,6 +124,7 @@ def lsq_plane(
     n, k = nP + nQ, d + 1
     if n <= k:
         return _lsq_gram(P, Q, iters)
+    w = None
     mP, mQ = moments if moments is not None else (Moments.of(P), Moments.of(Q))
     o = (mP.s + mQ.s) / n
     # normal matrix of the rows (x - o, 1), upper triangle: the centred scatter and the count
@@ -119,11 +139,11 @@ def lsq_plane(
             Hr[np.diag_indices(k)] += 1e-8 * np.trace(H) / k
             z = cho_solve(cho_factor(Hr, lower=False, check_finite=False), rhs, check_finite=False)
         except LinAlgError:
-            return None
+            return LsqFit(None, w)
         w, b = z[:d], float(z[d] - o @ z[:d])
         m = np.r_[P @ w + b, -(Q @ w + b)]
         if m.min() > 0.0:  # (the strict separation test itself, on these same products)
-            return w, b
+            return LsqFit((w, b), w)
         up = np.flatnonzero(m < 1.0)  # the weights of these rows grow by 3c: rank updates
         sign = np.where(up < nP, 1.0, -1.0)
         rows = np.concatenate([P[up[up < nP]], Q[up[up >= nP] - nP]])  # up is sorted
@@ -132,11 +152,11 @@ def lsq_plane(
         H = dsyrk(1.0, A * np.sqrt(g)[:, None], beta=1.0, c=H, trans=1, overwrite_c=1)
         rhs = rhs + (g * sign) @ A
         c[up] *= 4.0
-    return None
+    return LsqFit(None, w)
 
 
-def _lsq_gram(P: np.ndarray, Q: np.ndarray, iters: int) -> tuple[np.ndarray, float] | None:
-    """``lsq_plane`` for fewer points than dimensions: z = A1^T (G + lam C^-1)^-1 t with the
+def _lsq_gram(P: np.ndarray, Q: np.ndarray, iters: int) -> LsqFit:
+    """``lsq_fit`` for fewer points than dimensions: z = A1^T (G + lam C^-1)^-1 t with the
     Gram matrix G of the rows (x - o, 1)."""
     from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
@@ -146,25 +166,27 @@ def _lsq_gram(P: np.ndarray, Q: np.ndarray, iters: int) -> tuple[np.ndarray, flo
     t = np.r_[np.ones(len(P)), -np.ones(len(Q))]
     c = np.ones(n)
     G = A1 @ A1.T
+    w = None
     for _ in range(iters):
         try:
             Gc = G.copy()
             Gc[np.diag_indices(n)] += 1e-8 * np.trace(G) / n / c
             z = A1.T @ cho_solve(cho_factor(Gc, check_finite=False), t, check_finite=False)
         except LinAlgError:
-            return None
+            return LsqFit(None, w)
+        w = z[:-1]
         m = (A1 @ z) * t
         if m.min() > 0.0:
-            w = z[:-1]
             b = float(z[-1] - o @ w)
-            return (w, b) if separates(w, b, P, Q) else None
+            return LsqFit((w, b) if separates(w, b, P, Q) else None, w)
         c = np.where(m < 1.0, c * 4.0, c)
-    return None
+    return LsqFit(None, w)
 
 
 WORKING_SET_MIN = 256  # above this many points the LP is solved on a growing working set
 WORKING_SET_FULL = 3000  # up to this many points (and no seed) all are in the first set
 WORKING_SET_STEP = 128  # points of each side in the first working set
+WORKING_SET_WIDE = 256  # the same when the hint is a least-squares normal (a better order)
 WORKING_SET_ADD = 16  # points of each side (at most) added per round
 HULL_GAP_MAXITER = 2000  # simplex iterations (at least; twice the columns) before IPM is tried
 WARM_MAXITER = 1000  # iterations of a warm restart before it counts as stalled (most need < 400)
@@ -209,6 +231,7 @@ def separate(
     seed: tuple[np.ndarray, np.ndarray] | None = None,
     lp: HullGapLP | None = None,
     ids: tuple[np.ndarray, np.ndarray] | None = None,
+    first: int = WORKING_SET_STEP,
 ) -> Separation:
     """Exact separability test (HiGHS LPs), counted as one call.
 
@@ -218,7 +241,8 @@ def separate(
     round (``HullGapLP``; the interior-point method on the working set when its simplex
     stalls). A new model starts from the ``seed`` points (indices into P and Q, e.g. the
     support of an earlier test) and the points nearest the other set along ``hint`` (a
-    direction with P on the high side; default the centroid difference); a kept one (made for
+    direction with P on the high side; default the centroid difference; ``first`` of each
+    side, more when the hint is good, e.g. a least-squares normal); a kept one (made for
     subsets of P and Q, its columns named by ``ids``: sorted ids of P's and Q's rows) starts
     from its columns and basis. A plane that strictly separates every point (checked in
     float64) is a certificate, otherwise the points beyond the slab join and it is solved
@@ -244,8 +268,8 @@ def separate(
             iP, iQ = np.arange(len(P)), np.arange(len(Q))
         else:
             w = hint if hint is not None else P.mean(axis=0) - Q.mean(axis=0)
-            iP = np.argsort(P @ w, kind="stable")[:WORKING_SET_STEP]
-            iQ = np.argsort(-(Q @ w), kind="stable")[:WORKING_SET_STEP]
+            iP = np.argsort(P @ w, kind="stable")[:first]
+            iQ = np.argsort(-(Q @ w), kind="stable")[:first]
             if seed is not None:
                 iP, iQ = np.union1d(iP, seed[0]), np.union1d(iQ, seed[1])
         new_p, new_q = iP, iQ

@@ -29,11 +29,13 @@ import numpy as np
 
 from .geometry import (
     WORKING_SET_MIN,
+    WORKING_SET_STEP,
+    WORKING_SET_WIDE,
     HullGapLP,
     LPStats,
     Moments,
     canonical_dist,
-    lsq_plane,
+    lsq_fit,
     separate,
     slab,
 )
@@ -366,16 +368,19 @@ class Merger:
             if hint is None:
                 hint = cM - self.cent[c]
             kept = self._kept_model(s, t, c)
+            first = WORKING_SET_STEP
             # a part (or an earlier version) needed an LP against c: least squares would fail
             if kept is None and seed is None:
                 mo = None
                 if len(Mi) + len(Ci) > self.d + 1:  # (the normal form)
                     mo = (self._moments(s) + self._moments(t), self._moments(c))
-                hp = lsq_plane(XM, XC, iters=LSQ_ITERS, moments=mo)
-                if hp is not None:
+                fit = lsq_fit(XM, XC, iters=LSQ_ITERS, moments=mo)
+                if fit.plane is not None:
                     self.avoided["least_squares_certificate"] += 1
-                    found[c] = (hp[0], *slab(hp[0], XM, XC), None, None)
+                    found[c] = (fit.plane[0], *slab(fit.plane[0], XM, XC), None, None)
                     continue
+                if fit.normal is not None:  # the LP's first working set: nearest along it
+                    hint, first = fit.normal, WORKING_SET_WIDE
             if kept is None and len(Mi) + len(Ci) > WORKING_SET_MIN:
                 kept = (HullGapLP(XM, XC), False, None)
             if kept is not None and kept[1]:  # the model has c on its P side
@@ -388,7 +393,7 @@ class Merger:
                 res.lo, res.hi = -res.hi, -res.lo
             else:
                 lp = None if kept is None else kept[0]
-                res = separate(XM, XC, self.stats, hint, seed, lp=lp, ids=(Mi, Ci))
+                res = separate(XM, XC, self.stats, hint, seed, lp=lp, ids=(Mi, Ci), first=first)
             if kept is not None:
                 used[c] = kept
             if not res.ok:
