@@ -154,12 +154,21 @@ def test_stored_slab_certifies_a_point_inside_it():
     slot = {int(k): i for i, k in enumerate(m.key)}
     a, inside, beyond, c = slot[0], slot[1], slot[2], slot[3]
     w = np.array([1.0, 0.0])
+
+    def planes(u: int, v: int) -> list:
+        return m._cached_planes(u, v, [c], X[np.sort(np.r_[m.members[u], m.members[v]])])
+
     m.hyper[a] = {c: (int(m.cver[c]), w, 1.0, 0.0, None, None)}  # a's lowest 1, c's highest 0
-    (plane,) = m._cached_planes(a, inside, [c])
+    (plane,) = planes(a, inside)
     assert plane is not None and plane[1] == pytest.approx(0.4) and plane[2] == 0.0
-    assert m._cached_planes(a, beyond, [c]) == [None]
+    assert planes(a, beyond) == [None]
+    # a plane stored for the other part (the first has none) is checked on the union's points
+    m.hyper = {inside: {c: (int(m.cver[c]), w, 0.4, 0.0, None, None)}}
+    (plane,) = planes(a, inside)
+    assert plane is not None and plane[1] == pytest.approx(0.4)
+    assert planes(beyond, inside) == [None]
     m.cver[c] += 1  # c changed since: the plane is no longer known
-    assert m._cached_planes(a, inside, [c]) == [None]
+    assert planes(a, inside) == [None]
 
 
 @pytest.mark.parametrize("shift", [0.0, 0.8, 6.0])

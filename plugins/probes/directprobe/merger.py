@@ -342,7 +342,7 @@ class Merger:
         used: dict[int, _Used] = {}
         rest = []
         cands = self._candidates(s, t, cM, rM).tolist()
-        for c, hp in zip(cands, self._cached_planes(s, t, cands), strict=True):
+        for c, hp in zip(cands, self._cached_planes(s, t, cands, XM), strict=True):
             if hp is None:
                 rest.append(c)
             else:
@@ -479,27 +479,35 @@ class Merger:
             if lp is not None and new not in self.lps and new[::-1] not in self.lps:
                 self._keep(new, lp)
 
-    def _cached_planes(self, s: int, t: int, cands: list[int]) -> list[_Plane | None]:
+    def _cached_planes(
+        self, s: int, t: int, cands: list[int], XM: np.ndarray
+    ) -> list[_Plane | None]:
         """For each candidate c, a hyperplane found earlier between s (or t) and c that also
-        separates the other part from c (its projections above c's), as a plane of the union;
-        None where there is none. The larger part's planes are checked in one product."""
+        separates the other part from c, as a plane of the union (XM: its points); None where
+        there is none. The larger part's planes are checked on the smaller part's points,
+        then the smaller part's (where the larger part has none) on the union's, each set in
+        one matrix product."""
         big, small = self._by_size(s, t)
-        out = [self._known_plane(big, c) for c in cands]
-        at = [i for i, plane in enumerate(out) if plane is not None]
-        if at:
-            W = np.stack([out[i][0] for i in at], axis=1)  # type: ignore[index]
-            low = (self.X[self.members[small]] @ W).min(axis=0)
-            for j, i in enumerate(at):
-                w, lo, hi, sp, sq = out[i]  # type: ignore[misc]
-                out[i] = (w, min(lo, float(low[j])), hi, sp, sq) if low[j] > hi else None
-        for i, c in enumerate(cands):
-            if out[i] is None:
-                plane = self._known_plane(small, c)
-                if plane is not None:
-                    w, lo, hi, sp, sq = plane
-                    low_big = float((self.X[self.members[big]] @ w).min())
-                    if low_big > hi:
-                        out[i] = (w, min(lo, low_big), hi, sp, sq)
+        out = self._extend([self._known_plane(big, c) for c in cands], self.X[self.members[small]])
+        rest = [i for i, plane in enumerate(out) if plane is None]
+        if rest:
+            mine = self._extend([self._known_plane(small, cands[i]) for i in rest], XM)
+            for i, plane in zip(rest, mine, strict=True):
+                out[i] = plane
+        return out
+
+    @staticmethod
+    def _extend(planes: list[_Plane | None], Y: np.ndarray) -> list[_Plane | None]:
+        """The planes whose positive side also holds the rows of Y (their slab's low end
+        lowered to Y's lowest projection); None for the others."""
+        at = [i for i, plane in enumerate(planes) if plane is not None]
+        if not at:
+            return planes
+        low = (Y @ np.stack([planes[i][0] for i in at], axis=1)).min(axis=0)  # type: ignore[index]
+        out = list(planes)
+        for j, i in enumerate(at):
+            w, lo, hi, sp, sq = planes[i]  # type: ignore[misc]
+            out[i] = (w, min(lo, float(low[j])), hi, sp, sq) if low[j] > hi else None
         return out
 
     def _by_size(self, s: int, t: int) -> tuple[int, int]:
