@@ -88,10 +88,14 @@ class Moments(NamedTuple):
         return Moments(self.n + other.n, self.s + other.s, self.M + other.M)
 
 
+LSQ_MARGIN = 0.5  # least squares: rows whose margin (target 1) is below this are weighted up
+LSQ_GROWTH = 8.0  # by this factor per refit
+
+
 class LsqFit(NamedTuple):
     """A least-squares fit: the plane when it strictly separates (else None) and the normal
-    of the last refit, P on its high side (None when the normal matrix was singular): a
-    good direction to start an LP's working set from."""
+    of the refit that misplaced the fewest points, P on its high side (None when the normal
+    matrix was singular): a good direction to start an LP's working set from."""
 
     plane: tuple[np.ndarray, float] | None
     normal: np.ndarray | None
@@ -116,7 +120,7 @@ def lsq_fit(
     iters: int = 6,
     moments: tuple[Moments, Moments] | None = None,
 ) -> LsqFit:
-    """``lsq_plane`` that also returns the last refit's normal when no plane separates."""
+    """``lsq_plane`` that also returns a normal when no plane separates (see ``LsqFit``)."""
     from scipy.linalg import LinAlgError, cho_factor, cho_solve
     from scipy.linalg.blas import dsyrk
 
@@ -124,7 +128,7 @@ def lsq_fit(
     n, k = nP + nQ, d + 1
     if n <= k:
         return _lsq_gram(P, Q, iters)
-    w = None
+    best, fewest = None, n + 1
     mP, mQ = moments if moments is not None else (Moments.of(P), Moments.of(Q))
     o = (mP.s + mQ.s) / n
     # normal matrix of the rows (x - o, 1), upper triangle: the centred scatter and the count
@@ -139,20 +143,23 @@ def lsq_fit(
             Hr[np.diag_indices(k)] += 1e-8 * np.trace(H) / k
             z = cho_solve(cho_factor(Hr, lower=False, check_finite=False), rhs, check_finite=False)
         except LinAlgError:
-            return LsqFit(None, w)
+            return LsqFit(None, best)
         w, b = z[:d], float(z[d] - o @ z[:d])
         m = np.r_[P @ w + b, -(Q @ w + b)]
         if m.min() > 0.0:  # (the strict separation test itself, on these same products)
             return LsqFit((w, b), w)
-        up = np.flatnonzero(m < 1.0)  # the weights of these rows grow by 3c: rank updates
+        wrong = int(np.count_nonzero(m <= 0.0))
+        if wrong < fewest:
+            best, fewest = w, wrong
+        up = np.flatnonzero(m < LSQ_MARGIN)  # these rows' weights grow: rank updates
         sign = np.where(up < nP, 1.0, -1.0)
         rows = np.concatenate([P[up[up < nP]], Q[up[up >= nP] - nP]])  # up is sorted
         A = np.c_[rows - o, np.ones(len(up))]
-        g = 3.0 * c[up]
+        g = (LSQ_GROWTH - 1.0) * c[up]
         H = dsyrk(1.0, A * np.sqrt(g)[:, None], beta=1.0, c=H, trans=1, overwrite_c=1)
         rhs = rhs + (g * sign) @ A
-        c[up] *= 4.0
-    return LsqFit(None, w)
+        c[up] *= LSQ_GROWTH
+    return LsqFit(None, best)
 
 
 def _lsq_gram(P: np.ndarray, Q: np.ndarray, iters: int) -> LsqFit:
@@ -166,21 +173,24 @@ def _lsq_gram(P: np.ndarray, Q: np.ndarray, iters: int) -> LsqFit:
     t = np.r_[np.ones(len(P)), -np.ones(len(Q))]
     c = np.ones(n)
     G = A1 @ A1.T
-    w = None
+    best, fewest = None, n + 1
     for _ in range(iters):
         try:
             Gc = G.copy()
             Gc[np.diag_indices(n)] += 1e-8 * np.trace(G) / n / c
             z = A1.T @ cho_solve(cho_factor(Gc, check_finite=False), t, check_finite=False)
         except LinAlgError:
-            return LsqFit(None, w)
+            return LsqFit(None, best)
         w = z[:-1]
         m = (A1 @ z) * t
         if m.min() > 0.0:
             b = float(z[-1] - o @ w)
             return LsqFit((w, b) if separates(w, b, P, Q) else None, w)
-        c = np.where(m < 1.0, c * 4.0, c)
-    return LsqFit(None, w)
+        wrong = int(np.count_nonzero(m <= 0.0))
+        if wrong < fewest:
+            best, fewest = w, wrong
+        c = np.where(m < LSQ_MARGIN, c * LSQ_GROWTH, c)
+    return LsqFit(None, best)
 
 
 WORKING_SET_MIN = 256  # above this many points the LP is solved on a growing working set
