@@ -262,6 +262,43 @@ def test_common_point_check_needs_a_real_common_point():
     assert not _meet(P, Q + 0.6, np.array([0.5, 0.25, 0.25]), np.array([1.0, 0.0]))
 
 
+def test_hulls_closer_than_touch_meet():
+    """A hull-gap solution whose gap is below ``TOUCH`` (but above the solver's zero) with
+    points that close is read as meeting hulls, not as a plane; a wider gap is a plane."""
+    from ftprobe.plugins.probes.directprobe.geometry import TOUCH, _outcome
+
+    P = np.array([[0.0, 0.0], [2.0, 0.0]])
+    Q = np.array([[1.0, TOUCH / 2], [1.0, 5.0]])
+    a, b, w, o = np.array([0.5, 0.5]), np.array([1.0, 0.0]), np.array([0.0, -1.0]), np.zeros(2)
+    assert _outcome(P, Q, o, 1.0, a, b, TOUCH / 2, w).plane is None
+    Q[0, 1] = 4 * TOUCH
+    gap = _outcome(P, Q, o, 1.0, a, b, 4 * TOUCH, w)
+    assert gap.plane is not None and separates(*gap.plane, P, Q)
+
+
+def test_working_set_plane_when_the_solution_plane_fails():
+    """The fallback for a hull-gap plane that fails on its own working set: the kept model
+    solved again with tight tolerances, else the margin LP on the working set only; no plane
+    when the working set's hulls meet."""
+    from ftprobe.plugins.probes.directprobe.geometry import HullGapLP, _working_set_plane
+
+    rng = np.random.default_rng(8)
+    P = rng.uniform(-1, 1, size=(300, 8))
+    Q = rng.uniform(-1, 1, size=(200, 8))
+    P[:, 0] = np.abs(P[:, 0]) + 1e-6
+    Q[:, 0] = -np.abs(Q[:, 0]) - 1e-6
+    iP, iQ = np.arange(0, 300, 3), np.arange(0, 200, 2)
+    model = HullGapLP(P, Q)
+    model.add(P[iP], iP, Q[iQ], iQ)
+    assert model.solve(P, np.arange(300), Q, np.arange(200)) is not None
+    for live in (model, None):
+        plane, sp, sq = _working_set_plane(live, P, np.arange(300), Q, np.arange(200), iP, iQ,
+                                           LPStats())  # fmt: skip
+        assert (P[iP] @ plane[0]).min() > (Q[iQ] @ plane[0]).max()
+    Q[0] = P[0]  # a shared point: the working set's hulls meet
+    assert _working_set_plane(None, P, np.arange(300), Q, np.arange(200), iP, iQ, LPStats()) is None
+
+
 def test_narrowly_separated_sets_are_separable():
     """A gap far below the data's scale but above the touching tolerance is still found."""
     rng = np.random.default_rng(11)

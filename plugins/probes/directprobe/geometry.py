@@ -284,27 +284,31 @@ def separate(
                 iP, iQ = np.union1d(iP, seed[0]), np.union1d(iQ, seed[1])
         new_p, new_q = iP, iQ
     live: HullGapLP | None = model
+    plane = None  # a plane still to be checked (found again for the same working set)
+    refined = False
     while True:
-        stats.rounds += 1
-        gap = None
-        if live is not None:
-            live.add(P[new_p], gP[new_p], Q[new_q], gQ[new_q])
-            gap = live.solve(P, gP, Q, gQ)
-        if gap is None:  # stalled or unverified: the interior-point method on this set (and
-            model.broken = True  # on the later ones)
-            live = None
-            gap = _hull_gap(P[iP], Q[iQ])
-            if gap is not None:
-                gap = _Gap(gap.plane, iP[gap.support_p], iQ[gap.support_q])
-        if gap is not None and gap.plane is None:  # the working sets' hulls meet: so do all
-            return Separation(False)
-        if gap is None:  # undecided by the hull-gap LP: the margin LP decides
-            ok, plane = _lp_direct(P[iP], Q[iQ], stats)
-            if not ok:
+        if plane is None:
+            stats.rounds += 1
+            gap = None
+            if live is not None:
+                live.add(P[new_p], gP[new_p], Q[new_q], gQ[new_q])
+                gap = live.solve(P, gP, Q, gQ)
+            if gap is None:  # stalled or unverified: the interior-point method on this set
+                model.broken = True  # (and on the later ones)
+                live = None
+                gap = _hull_gap(P[iP], Q[iQ])
+                if gap is not None:
+                    gap = _Gap(gap.plane, iP[gap.support_p], iQ[gap.support_q])
+            if gap is not None and gap.plane is None:  # the working sets' hulls meet: so do all
                 return Separation(False)
-            sp, sq = iP, iQ
-        else:
-            plane, sp, sq = gap.plane, gap.support_p, gap.support_q
+            if gap is None:  # undecided by the hull-gap LP: the margin LP decides
+                ok, plane = _lp_direct(P[iP], Q[iQ], stats)
+                if not ok:
+                    return Separation(False)
+                sp, sq = iP, iQ
+            else:
+                plane, sp, sq = gap.plane, gap.support_p, gap.support_q
+            refined = False
         w, b = plane  # type: ignore[misc]
         pw, qw = P @ w, Q @ w
         mp, mq = pw + b, qw + b
@@ -313,12 +317,46 @@ def separate(
         # points beyond the working set's own extent along w: those that move the slab
         addP = np.setdiff1d(np.flatnonzero(mp < mp[iP].min()), iP)
         addQ = np.setdiff1d(np.flatnonzero(mq > mq[iQ].max()), iQ)
-        if not len(addP) and not len(addQ):  # pragma: no cover - solver tolerance: decide whole
-            return _direct_separation(P, Q, stats)
+        if not len(addP) and not len(addQ):  # the plane fails on the working set itself
+            if refined:  # pragma: no cover - solver tolerance: decide on all points
+                return _direct_separation(P, Q, stats)
+            found = _working_set_plane(live, P, gP, Q, gQ, iP, iQ, stats)
+            if found is None:
+                return Separation(False)
+            plane, sp, sq = found
+            refined = True
+            continue
         addP = addP[np.argsort(mp[addP], kind="stable")][:WORKING_SET_ADD]
         addQ = addQ[np.argsort(-mq[addQ], kind="stable")][:WORKING_SET_ADD]
         new_p, new_q = addP, addQ
         iP, iQ = np.union1d(iP, addP), np.union1d(iQ, addQ)
+        plane = None
+
+
+def _working_set_plane(
+    live: HullGapLP | None,
+    P: np.ndarray,
+    gP: np.ndarray,
+    Q: np.ndarray,
+    gQ: np.ndarray,
+    iP: np.ndarray,
+    iQ: np.ndarray,
+    stats: LPStats,
+) -> tuple[tuple[np.ndarray, float], np.ndarray, np.ndarray] | None:
+    """A plane (and support) that separates the working set (rows iP of P, iQ of Q) when the
+    hull-gap solution's does not, its gap being below the solver's tolerances: the kept model
+    solved again with tight tolerances, else the margin LP on the working set. None when the
+    working set's hulls meet (so do all)."""
+    if live is not None:
+        gap = live.refine(P, gP, Q, gQ)
+        if gap is not None:
+            if gap.plane is None:
+                return None
+            w = gap.plane[0]
+            if (P[iP] @ w).min() > (Q[iQ] @ w).max():
+                return gap.plane, gap.support_p, gap.support_q
+    ok, plane = _lp_direct(P[iP], Q[iQ], stats)
+    return (plane, iP, iQ) if ok else None  # type: ignore[return-value]
 
 
 def _direct_separation(P: np.ndarray, Q: np.ndarray, stats: LPStats) -> Separation:
@@ -540,6 +578,11 @@ class HullGapLP:
             gap = self._read(P, gP, Q, gQ)
         return gap
 
+    def refine(self, P: np.ndarray, gP: np.ndarray, Q: np.ndarray, gQ: np.ndarray) -> _Gap | None:
+        """The last solve's basis solved again with tight tolerances (for a gap below the
+        default ones), read as in ``solve``; None when it does not reach the optimum."""
+        return self._read(P, gP, Q, gQ) if self._run(tight=True) else None
+
     def _read(self, P: np.ndarray, gP: np.ndarray, Q: np.ndarray, gQ: np.ndarray) -> _Gap | None:
         sol = self.h.getSolution()
         x = np.asarray(sol.col_value)[2 * self.d :]
@@ -563,15 +606,15 @@ def _outcome(
     duals: np.ndarray,
 ) -> _Gap | None:
     """A hull-gap solution (weights a, b on the points of P and Q in the LP's coordinates
-    (x - o) / scale; objective; equality duals) read as a ``_Gap``: the mid-slab plane, or no
-    plane when the gap is at most ``GAP_TINY`` and the weights give a common point
-    (``_meet``); None when such a tiny gap is unverified."""
+    (x - o) / scale; objective; equality duals) read as a ``_Gap``: no plane when the gap is
+    at most ``TOUCH`` and the weights give points that close (``_meet``: the hulls meet),
+    else the mid-slab plane; None when a gap at most ``GAP_TINY`` is unverified."""
     a, b = np.clip(a, 0.0, None), np.clip(b, 0.0, None)
     sp, sq = np.flatnonzero(a > 0.0), np.flatnonzero(b > 0.0)
+    if objective <= TOUCH and _meet((P[sp] - o) / scale, (Q[sq] - o) / scale, a[sp], b[sq]):
+        return _Gap(None, sp, sq)
     if objective > GAP_TINY:
         return _Gap(_mid_slab(P, Q, np.asarray(duals, dtype=np.float64), sp, sq), sp, sq)
-    if _meet((P[sp] - o) / scale, (Q[sq] - o) / scale, a[sp], b[sq]):
-        return _Gap(None, sp, sq)
     return None
 
 
