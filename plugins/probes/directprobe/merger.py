@@ -16,7 +16,8 @@ and every cluster carries the minimum of its points' projections; a cluster pair
 along one of them needs no test. The bounding-sphere test, hyperplanes found earlier, the
 centroid hyperplane and a least-squares fit come next; the LP is the last resort, started from
 the support points of the hyperplanes found earlier for the parts of the union (or for earlier
-versions of them and of the other cluster).
+versions of them and of the other cluster), or, with none, from the points nearest the other
+side along the failed least-squares fit's normal.
 """
 
 from __future__ import annotations
