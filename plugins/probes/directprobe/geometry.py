@@ -93,12 +93,15 @@ LSQ_GROWTH = 8.0  # by this factor per refit
 
 
 class LsqFit(NamedTuple):
-    """A least-squares fit: the plane when it strictly separates (else None) and the normal
-    of the refit that misplaced the fewest points, P on its high side (None when the normal
-    matrix was singular): a good direction to start an LP's working set from."""
+    """A least-squares fit: the plane when it strictly separates (else None) with its slab
+    (as ``slab``), and the normal of the refit that misplaced the fewest points, P on its high
+    side (None when the normal matrix was singular): a good direction to start an LP's
+    working set from."""
 
     plane: tuple[np.ndarray, float] | None
     normal: np.ndarray | None
+    lo: float = 0.0
+    hi: float = 0.0
 
 
 def lsq_plane(
@@ -145,9 +148,10 @@ def lsq_fit(
         except LinAlgError:
             return LsqFit(None, best)
         w, b = z[:d], float(z[d] - o @ z[:d])
-        m = np.r_[P @ w + b, -(Q @ w + b)]
+        pw, qw = P @ w, Q @ w
+        m = np.r_[pw + b, -(qw + b)]
         if m.min() > 0.0:  # (the strict separation test itself, on these same products)
-            return LsqFit((w, b), w)
+            return LsqFit((w, b), w, float(pw.min()), float(qw.max()))
         wrong = int(np.count_nonzero(m <= 0.0))
         if wrong < fewest:
             best, fewest = w, wrong
@@ -185,7 +189,10 @@ def _lsq_gram(P: np.ndarray, Q: np.ndarray, iters: int) -> LsqFit:
         m = (A1 @ z) * t
         if m.min() > 0.0:
             b = float(z[-1] - o @ w)
-            return LsqFit((w, b) if separates(w, b, P, Q) else None, w)
+            lo, hi = slab(w, P, Q)
+            if lo + b > 0.0 and hi + b < 0.0:  # (the strict separation test, in float64)
+                return LsqFit((w, b), w, lo, hi)
+            return LsqFit(None, w)
         wrong = int(np.count_nonzero(m <= 0.0))
         if wrong < fewest:
             best, fewest = w, wrong
@@ -352,8 +359,8 @@ def _working_set_plane(
         if gap is not None:
             if gap.plane is None:
                 return None
-            w = gap.plane[0]
-            if (P[iP] @ w).min() > (Q[iQ] @ w).max():
+            lo, hi = slab(gap.plane[0], P[iP], Q[iQ])
+            if lo > hi:
                 return gap.plane, gap.support_p, gap.support_q
     ok, plane = _lp_direct(P[iP], Q[iQ], stats)
     return (plane, iP, iQ) if ok else None  # type: ignore[return-value]
@@ -574,9 +581,7 @@ class HullGapLP:
         if not ok:
             return None
         gap = self._read(P, gP, Q, gQ)
-        if gap is None and self._run(tight=True):
-            gap = self._read(P, gP, Q, gQ)
-        return gap
+        return gap if gap is not None else self.refine(P, gP, Q, gQ)
 
     def refine(self, P: np.ndarray, gP: np.ndarray, Q: np.ndarray, gQ: np.ndarray) -> _Gap | None:
         """The last solve's basis solved again with tight tolerances (for a gap below the

@@ -38,7 +38,6 @@ from .geometry import (
     canonical_dist,
     lsq_fit,
     separate,
-    slab,
 )
 
 EXACT_RADIUS_MAX = 4096  # above this size a cluster keeps an upper bound of its radius
@@ -378,7 +377,7 @@ class Merger:
                 fit = lsq_fit(XM, XC, iters=LSQ_ITERS, moments=mo)
                 if fit.plane is not None:
                     self.avoided["least_squares_certificate"] += 1
-                    found[c] = (fit.plane[0], *slab(fit.plane[0], XM, XC), None, None)
+                    found[c] = (fit.plane[0], fit.lo, fit.hi, None, None)
                     continue
                 if fit.normal is not None:  # the LP's first working set: nearest along it
                     hint, first = fit.normal, WORKING_SET_WIDE
