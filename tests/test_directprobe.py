@@ -460,6 +460,37 @@ def test_fast_clustering_equals_the_reference_in_high_dimension():
     assert fast.lp_calls < ref.lp_calls
 
 
+def test_clusters_do_not_depend_on_the_lp_threads(monkeypatch):
+    """LP tests run on worker threads give the clusters and counters of inline runs (which
+    tests run depends on their outcomes only), and the reference's clusters."""
+    import threading
+
+    from ftprobe.plugins.probes.directprobe import merger
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(360, 80))
+    y = rng.integers(0, 4, 360)
+    names = []
+    real = merger._run_lp_task
+
+    def spy(*args):
+        names.append(threading.current_thread().name)
+        return real(*args)
+
+    monkeypatch.setattr(merger, "_run_lp_task", spy)
+    runs = []
+    for threads in (1, 2):
+        monkeypatch.setattr(merger, "LP_THREADS", threads)
+        names.clear()
+        runs.append(directprobe_clusters(X, y, show_progress=False))
+        on_workers = sum(name.startswith("directprobe-lp") for name in names)
+        assert on_workers == (len(names) if threads == 2 else 0) and names
+    one, two = runs
+    assert np.array_equal(one.assign, two.assign)
+    assert (one.lp_calls, one.merges, one.rejected) == (two.lp_calls, two.merges, two.rejected)
+    assert np.array_equal(two.assign, reference_clusters(X, y).assign)
+
+
 def _fit(X, y, labels, **opts):
     p = DirectProbe(**opts)
     p.fit(ProbeData(X=X.astype(np.float32), y=y, labels=labels))

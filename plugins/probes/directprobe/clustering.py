@@ -62,13 +62,31 @@ class ClusterResult:
 
 
 def frozen_points(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Mask of points whose exact vector also occurs under another label."""
-    rows = np.ascontiguousarray(X).view(np.dtype((np.void, X.dtype.itemsize * X.shape[1])))
-    _, inv = np.unique(rows.ravel(), return_inverse=True)
+    """Mask of points whose exact vector also occurs under another label. Equal rows have
+    equal projections on any fixed direction, so only rows sharing a projection with another
+    row of another label are compared byte for byte."""
+    X = np.ascontiguousarray(X)
+    frozen = np.zeros(len(X), dtype=bool)
+    if not len(X):
+        return frozen
+    h = X @ np.random.default_rng(0).normal(size=X.shape[1])
+    order = np.argsort(h, kind="stable")
+    hs, ys = h[order], y[order]
+    # runs of equal projections that hold more than one label
+    start = np.r_[True, hs[1:] != hs[:-1]]
+    run = np.cumsum(start) - 1
+    lo = np.minimum.reduceat(ys, np.flatnonzero(start))
+    hi = np.maximum.reduceat(ys, np.flatnonzero(start))
+    mixed = order[(lo != hi)[run]]
+    if not len(mixed):
+        return frozen
+    rows = X[mixed].view(np.dtype((np.void, X.dtype.itemsize * X.shape[1]))).ravel()
+    _, inv = np.unique(rows, return_inverse=True)
     inv = inv.ravel()
-    pairs = np.unique(np.stack([inv, y]), axis=1)
+    pairs = np.unique(np.stack([inv, y[mixed]]), axis=1)
     counts = np.bincount(pairs[0], minlength=inv.max() + 1)
-    return counts[inv] > 1
+    frozen[mixed] = counts[inv] > 1
+    return frozen
 
 
 def directprobe_clusters(

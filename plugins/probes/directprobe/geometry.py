@@ -209,9 +209,10 @@ HULL_GAP_MAXITER = 2000  # simplex iterations (at least; twice the columns) befo
 WARM_MAXITER = 1000  # iterations of a warm restart before it counts as stalled (most need < 400)
 LP_COLUMNS_MAX = 2000  # a kept model with more point columns drops those out of its basis
 GAP_TINY = 1e-9  # a working-set gap at or below this (scaled units) needs a touching certificate
-# hulls with points this close (L1, scaled units, checked in float64) meet: a separating plane
-# would need a normal above 2 / TOUCH in the margin LP's units, far past its tolerances
-TOUCH = 1e-8
+# hulls with points this close (L1, scaled units, checked in float64) meet: HiGHS's own primal
+# feasibility tolerance, so a gap the solver cannot tell from zero is read as none (a separating
+# plane would need a normal above 2 / TOUCH in the margin LP's units, far past its tolerances)
+TOUCH = 1e-7
 
 
 @dataclass

@@ -23,8 +23,11 @@ side along the failed least-squares fit's normal.
 from __future__ import annotations
 
 import heapq
-from collections import Counter, OrderedDict
+import os
+from collections import Counter, OrderedDict, deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 
@@ -35,6 +38,7 @@ from .geometry import (
     HullGapLP,
     LPStats,
     Moments,
+    Separation,
     canonical_dist,
     lsq_fit,
     separate,
@@ -54,6 +58,8 @@ LSQ_ITERS = 20  # reweighted least-squares fits tried before an LP (each far che
 LP_MODELS = 64  # hull-gap models kept for cluster pairs (least recently used dropped)
 MOMENTS_MIN = 512  # clusters this large keep their moments for least-squares fits
 MOMENTS_KEPT = 64  # (the least recently used dropped)
+LP_AHEAD = 2  # LP tests of one merge started before the first of them is waited for
+LP_THREADS = 0  # threads they run on (0: one per core, at most LP_AHEAD; 1: inline)
 # a model used in a test: (model, whether its P side is the other label's cluster, the part of
 # the union its own side was kept for or None when it was made for this test)
 _Used = tuple[HullGapLP, bool, int | None]
@@ -96,17 +102,29 @@ class _Block:
         self.slots = slots
         p, self.pn2, self.r, self.zn = self.coords(cent[slots])
         self.P = p.astype(np.float32)
+        self.P2 = -2.0 * self.P  # (exact)
+        # per row, the terms of the bound that do not depend on the other side (inf: dead)
+        self.a = self.pn2 * (1.0 - self._tol)
+        self.b = 1e-6 * self.zn
         self.alive = np.ones(len(slots), dtype=bool)
         self.n_alive = len(slots)
         self.row[slots] = np.arange(len(slots))
+
+    @property
+    def _tol(self) -> float:
+        """``scan_tol`` of the projections per unit squared norm."""
+        return 4.0 * (self.k + 2) * 2.0**-24
 
     def update(self, s: int, c: np.ndarray) -> None:
         r = self.row[s]
         p, pn2, res, zn = self.coords(c)
         self.P[r], self.pn2[r], self.r[r], self.zn[r] = p[0], pn2[0], res[0], zn[0]
+        self.P2[r] = -2.0 * self.P[r]
+        self.a[r], self.b[r] = pn2[0] * (1.0 - self._tol), 1e-6 * zn[0]
 
     def kill(self, t: int, cent: np.ndarray) -> None:
         self.alive[self.row[t]] = False
+        self.a[self.row[t]] = np.inf
         self.row[t] = -1
         self.n_alive -= 1
         if self.n_alive * 2 < len(self.slots) and len(self.slots) > 64:
@@ -115,16 +133,82 @@ class _Block:
     def lower(self, C: np.ndarray) -> np.ndarray:
         """Lower bounds of the squared distances from each row of C to every block row (dead
         rows inf): |projection difference|^2 + (difference of the remainders' norms)^2, less
-        a bound on their rounding error."""
+        a bound on their rounding error (``scan_tol`` of the projections, 1e-6 of the norms
+        for the remainders)."""
         p, pn2, res, zn = self.coords(C)
-        G = (p.astype(np.float32) @ self.P.T).astype(np.float64)
-        proj = pn2[:, None] + self.pn2[None, :] - 2.0 * G
-        proj -= scan_tol(self.k, pn2[:, None], self.pn2[None, :])
-        gap = np.abs(res[:, None] - self.r[None, :]) - 1e-6 * (zn[:, None] + self.zn[None, :])
-        lb = np.maximum(proj, 0.0) + np.maximum(gap, 0.0) ** 2
+        lb = (p.astype(np.float32) @ self.P2.T).astype(np.float64)
+        lb += self.a[None, :]
+        lb += (pn2 * (1.0 - self._tol) - 1e-300)[:, None]
+        np.maximum(lb, 0.0, out=lb)
+        gap = np.abs(res[:, None] - self.r[None, :])
+        gap -= self.b[None, :]
+        gap -= (1e-6 * zn)[:, None]
+        np.maximum(gap, 0.0, out=gap)
+        gap *= gap
+        lb += gap
         lb *= 1.0 - 1e-9
-        lb[:, ~self.alive] = np.inf
         return lb
+
+
+class _Lows:
+    """One label's clusters' lowest projections on its label-pair directions (rows), kept for
+    the live clusters only: columns of merged-away ones are dropped once they are the
+    majority, so a scan costs what the live clusters cost."""
+
+    def __init__(self, slots: np.ndarray, vals: np.ndarray, pos: np.ndarray):
+        self.pos = pos  # shared slot -> column map (-1: none)
+        self._set(slots, vals)
+
+    def _set(self, slots: np.ndarray, vals: np.ndarray) -> None:
+        self.slots, self.vals = slots, np.ascontiguousarray(vals)
+        self.alive = np.ones(len(slots), dtype=bool)
+        self.n_alive = len(slots)
+        self.pos[slots] = np.arange(len(slots))
+
+    def of(self, s: int) -> np.ndarray:
+        return self.vals[:, self.pos[s]]
+
+    def merge(self, s: int, t: int) -> None:
+        """t joined s: s's minima become the union's, t's column dies."""
+        cs, ct = self.pos[s], self.pos[t]
+        np.minimum(self.vals[:, cs], self.vals[:, ct], out=self.vals[:, cs])
+        self.alive[ct] = False
+        self.pos[t] = -1
+        self.n_alive -= 1
+        if self.n_alive * 2 < len(self.slots) and len(self.slots) > 64:
+            self._set(self.slots[self.alive], self.vals[:, self.alive])
+
+
+class _LPTask(NamedTuple):
+    """An LP test of a union (its ids and points are passed along) against cluster c."""
+
+    c: int
+    Ci: np.ndarray
+    XC: np.ndarray
+    kept: _Used | None  # the model to run in (None: a direct solve)
+    hint: np.ndarray
+    seed: tuple[np.ndarray, np.ndarray] | None
+    first: int
+
+
+def _run_lp_task(task: _LPTask, Mi: np.ndarray, XM: np.ndarray) -> tuple[Separation, LPStats]:
+    """Run one test (on a worker thread): the separation, the union on the P side, and the
+    counters it adds."""
+    stats = LPStats()
+    kept, seed = task.kept, task.seed
+    if kept is not None and kept[1]:  # the model has c on its P side
+        res = separate(
+            task.XC, XM, stats, -task.hint, None if seed is None else seed[::-1],
+            lp=kept[0], ids=(task.Ci, Mi),
+        )  # fmt: skip
+        res.plane = None if res.plane is None else (-res.plane[0], -res.plane[1])
+        res.support_p, res.support_q = res.support_q, res.support_p
+        res.lo, res.hi = -res.hi, -res.lo
+    else:
+        lp = None if kept is None else kept[0]
+        res = separate(XM, task.XC, stats, task.hint, seed, lp=lp, ids=(Mi, task.Ci),
+                       first=task.first)  # fmt: skip
+    return res, stats
 
 
 class Merger:
@@ -148,6 +232,7 @@ class Merger:
         self.key = pts
         self.lab = y[pts]
         self.cent = X[pts].copy()
+        self.xn2 = np.einsum("ij,ij->i", X, X)  # squared norms of the points
         self.rad = np.zeros(m)
         self.active = np.ones(m, dtype=bool)
         self.frozen = frozen[pts]
@@ -166,6 +251,7 @@ class Merger:
         # moments of large clusters: slot -> (the members they are of, moments)
         self.moments: OrderedDict[int, tuple[np.ndarray, Moments]] = OrderedDict()
         self.merges = self.rejected = 0
+        self._pool: ThreadPoolExecutor | None = None
         labs = [int(a) for a in np.unique(self.lab)]
         lo = np.searchsorted(self.lab, labs, side="left")
         hi = np.searchsorted(self.lab, labs, side="right")
@@ -181,7 +267,8 @@ class Merger:
         # the cluster's own label on the high side
         self.conf = conflicts
         self.prow: dict[int, dict[int, tuple[int, int]]] = {}
-        self.low: dict[int, np.ndarray] = {}
+        self.low: dict[int, _Lows] = {}
+        self.low_pos = np.full(m, -1, dtype=np.int64)
         for a in labs:
             rows, at = [], 0
             self.prow[a] = {}
@@ -192,13 +279,16 @@ class Merger:
                 at += len(D)
             lo_, hi_ = self.span[a]
             if rows:
-                self.low[a] = np.concatenate(rows) @ X[pts[lo_:hi_]].T
+                self.low[a] = _Lows(
+                    np.arange(lo_, hi_), np.concatenate(rows) @ X[pts[lo_:hi_]].T, self.low_pos
+                )
 
     def __getstate__(self) -> dict:
         """Picklable (e.g. to study a long run from a snapshot): the kept HiGHS models and
         moments are caches and are left out."""
         state = self.__dict__.copy()
         state["lps"], state["lp_keys"], state["moments"] = OrderedDict(), {}, OrderedDict()
+        state["_pool"] = None
         return state
 
     # ------------------------------------------------------------ nearest neighbours
@@ -216,14 +306,12 @@ class Merger:
         """The exact nearest allowed row, from lower bounds of the squared distances: the rows
         with the smallest bounds are measured to get an upper bound, then every row whose
         bound does not exceed it is measured exactly."""
-        finite = np.flatnonzero(np.isfinite(lb))
-        if not len(finite):
+        probe = np.argpartition(lb, PROBES)[:PROBES] if len(lb) > PROBES else np.arange(len(lb))
+        probe = probe[np.isfinite(lb[probe])]  # (inf rows sort last)
+        if not len(probe):
             return None
-        if len(finite) > PROBES:
-            probe = finite[np.argpartition(lb[finite], PROBES)[:PROBES]]
-            ub = float(canonical_dist(self.cent[blk.slots[probe]], self.cent[s]).min())
-            finite = np.flatnonzero(lb <= ub * ub * (1.0 + 1e-12))
-        return self._nearest(s, blk.slots[finite])
+        ub = float(canonical_dist(self.cent[blk.slots[probe]], self.cent[s]).min())
+        return self._nearest(s, blk.slots[np.flatnonzero(lb <= ub * ub * (1.0 + 1e-12))])
 
     def _nearest(self, s: int, slots: np.ndarray) -> tuple[int, float]:
         """Of the candidate slots, the nearest to s in float64 (ties: the smaller key pair)."""
@@ -287,16 +375,21 @@ class Merger:
         for blk in self.blocks.values():
             cent = self.cent[blk.slots]
             C, n2, m = cent.astype(np.float32), np.einsum("ij,ij->i", cent, cent), len(blk.slots)
+            C2, n2f = -2.0 * C, n2.astype(np.float32)  # (scaling by -2 is exact)
             for i0 in range(0, m, INIT_CHUNK):
                 i1 = min(m, i0 + INIT_CHUNK)
                 r = np.arange(i1 - i0)
-                A = n2[i0:i1, None] + n2[None, :] - 2.0 * (C[i0:i1] @ C.T).astype(np.float64)
+                # squared distances in float32: three more roundings, each below 2^-24 of
+                # 2 (|a|^2 + |b|^2), so the bound of d + 2 terms covers them
+                A = C[i0:i1] @ C2.T
+                A += n2f[None, :]
+                A += n2f[i0:i1, None]
                 A[r, r + i0] = np.inf
                 am = A.argmin(axis=1)
-                mn = A[r, am]
-                lim = mn + scan_tol(d, 2 * n2[i0:i1] + n2[am], 0.0)
-                close = A <= lim[:, None] + scan_tol(d, 0.0, n2)[None, :]
-                rows, cols = np.nonzero(close)
+                mn = A[r, am].astype(np.float64)
+                lim = mn + scan_tol(d + 2, 2 * n2[i0:i1] + n2[am] + n2.max(), 0.0)
+                lim32 = np.nextafter(lim.astype(np.float32), np.float32(np.inf))
+                rows, cols = np.nonzero(A <= lim32[:, None])
                 cuts = np.searchsorted(rows, r, side="left")
                 for j in range(i1 - i0):
                     if not np.isfinite(mn[j]):
@@ -311,19 +404,17 @@ class Merger:
     def _candidates(self, s: int, t: int, cM: np.ndarray, rM: float) -> np.ndarray:
         """Clusters of interacting labels that the union of s and t may meet, nearest first."""
         a = int(self.lab[s])
-        lo_a = self.span[a][0]
         low = self.low[a]
-        lowM = np.minimum(low[:, s - lo_a], low[:, t - lo_a])
+        lowM = np.minimum(low.of(s), low.of(t))
         parts = []
         for b in self.conf.get(a, []):
-            lb, hb = self.span[b]
-            act = self.active[lb:hb]
-            mask = act.copy()
+            lows = self.low[b]
+            mask = lows.alive.copy()
             (i0, i1), (j0, j1) = self.prow[b][a], self.prow[a][b]
             for i, j in zip(range(i0, i1), range(j0, j1), strict=True):
-                mask &= self.low[b][i] + lowM[j] <= 0.0
-            self.avoided["pair_direction"] += int(act.sum()) - int(mask.sum())
-            parts.append(lb + np.flatnonzero(mask))
+                mask &= lows.vals[i] + lowM[j] <= 0.0
+            self.avoided["pair_direction"] += lows.n_alive - int(mask.sum())
+            parts.append(lows.slots[mask])
         others = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
         if not len(others):
             return others
@@ -360,50 +451,82 @@ class Merger:
                     found[c] = (W[j], float(lowM[j]), hi, None, None)
                 else:
                     need_lp.append(c)
+        # up to LP_AHEAD tests run at once (threads: HiGHS and numpy release the GIL); the
+        # next one is prepared (its least-squares fit) while they run. Which tests run
+        # depends only on their outcomes, never on timing: the answer is deterministic
+        pending: deque[tuple[_LPTask, Future]] = deque()
+        overlap = False
         for c in need_lp:
-            Ci = self.members[c]
-            XC = self.X[Ci]
-            # the support of planes found for earlier versions of the parts and c starts the LP
-            hint, seed = self._seed(self._stored_planes(s, t, c), Mi, Ci)
-            if hint is None:
-                hint = cM - self.cent[c]
-            kept = self._kept_model(s, t, c)
-            first = WORKING_SET_STEP
-            # a part (or an earlier version) needed an LP against c: least squares would fail
-            if kept is None and seed is None:
-                mo = None
-                if len(Mi) + len(Ci) > self.d + 1:  # (the normal form)
-                    mo = (self._moments(s) + self._moments(t), self._moments(c))
-                fit = lsq_fit(XM, XC, iters=LSQ_ITERS, moments=mo)
-                if fit.plane is not None:
-                    self.avoided["least_squares_certificate"] += 1
-                    found[c] = (fit.plane[0], fit.lo, fit.hi, None, None)
-                    continue
-                if fit.normal is not None:  # the LP's first working set: nearest along it
-                    hint, first = fit.normal, WORKING_SET_WIDE
-            if kept is None and len(Mi) + len(Ci) > WORKING_SET_MIN:
-                kept = (HullGapLP(XM, XC), False, None)
-            if kept is not None and kept[1]:  # the model has c on its P side
-                res = separate(
-                    XC, XM, self.stats, -hint, None if seed is None else seed[::-1],
-                    lp=kept[0], ids=(Ci, Mi),
-                )  # fmt: skip
-                res.plane = None if res.plane is None else (-res.plane[0], -res.plane[1])
-                res.support_p, res.support_q = res.support_q, res.support_p
-                res.lo, res.hi = -res.hi, -res.lo
-            else:
-                lp = None if kept is None else kept[0]
-                res = separate(XM, XC, self.stats, hint, seed, lp=lp, ids=(Mi, Ci), first=first)
-            if kept is not None:
-                used[c] = kept
-            if not res.ok:
-                return True, found, used
-            w = res.plane[0]  # type: ignore[index]
-            if res.support_p is None:  # a direct solve: no support points
-                found[c] = (w, res.lo, res.hi, None, None)
-            else:
-                found[c] = (w, res.lo, res.hi, Mi[res.support_p], Ci[res.support_q])
-        return False, found, used
+            task = self._lp_task(s, t, c, Mi, XM, cM, found)
+            if task is None:
+                continue
+            pending.append((task, self._submit(task, Mi, XM)))
+            if len(pending) >= LP_AHEAD and not self._take(*pending.popleft(), Mi, found, used):
+                overlap = True
+                break
+        while pending:  # (after an overlap the tests already started still count as used)
+            overlap = not self._take(*pending.popleft(), Mi, found, used) or overlap
+        return overlap, found, used
+
+    def _lp_task(
+        self, s: int, t: int, c: int, Mi: np.ndarray, XM: np.ndarray, cM: np.ndarray,
+        found: dict[int, _Plane],
+    ) -> _LPTask | None:  # fmt: skip
+        """The LP test of s ∪ t against c, ready to run; None when a least-squares fit
+        separates them (its plane then joins ``found``)."""
+        Ci = self.members[c]
+        XC = self.X[Ci]
+        # the support of planes found for earlier versions of the parts and c starts the LP
+        hint, seed = self._seed(self._stored_planes(s, t, c), Mi, Ci)
+        if hint is None:
+            hint = cM - self.cent[c]
+        kept = self._kept_model(s, t, c)
+        first = WORKING_SET_STEP
+        # a part (or an earlier version) needed an LP against c: least squares would fail
+        if kept is None and seed is None:
+            mo = None
+            if len(Mi) + len(Ci) > self.d + 1:  # (the normal form)
+                mo = (self._moments(s) + self._moments(t), self._moments(c))
+            fit = lsq_fit(XM, XC, iters=LSQ_ITERS, moments=mo)
+            if fit.plane is not None:
+                self.avoided["least_squares_certificate"] += 1
+                found[c] = (fit.plane[0], fit.lo, fit.hi, None, None)
+                return None
+            if fit.normal is not None:  # the LP's first working set: nearest along it
+                hint, first = fit.normal, WORKING_SET_WIDE
+        if kept is None and len(Mi) + len(Ci) > WORKING_SET_MIN:
+            kept = (HullGapLP(XM, XC), False, None)
+        return _LPTask(c, Ci, XC, kept, hint, seed, first)
+
+    def _submit(self, task: _LPTask, Mi: np.ndarray, XM: np.ndarray) -> Future:
+        """Start the test on the pool (or run it now when there is none)."""
+        if self._pool is None:
+            done: Future = Future()
+            done.set_result(_run_lp_task(task, Mi, XM))
+            return done
+        return self._pool.submit(_run_lp_task, task, Mi, XM)
+
+    def _take(
+        self, task: _LPTask, fut: Future, Mi: np.ndarray, found: dict[int, _Plane],
+        used: dict[int, _Used],
+    ) -> bool:  # fmt: skip
+        """Wait for a test and record it: its counters, its model, its plane (and support);
+        whether it separated."""
+        res, stats = fut.result()
+        self.stats.calls += stats.calls
+        self.stats.retries += stats.retries
+        self.stats.unresolved += stats.unresolved
+        self.stats.rounds += stats.rounds
+        if task.kept is not None:
+            used[task.c] = task.kept
+        if not res.ok:
+            return False
+        w = res.plane[0]  # type: ignore[index]
+        if res.support_p is None:  # a direct solve: no support points
+            found[task.c] = (w, res.lo, res.hi, None, None)
+        else:
+            found[task.c] = (w, res.lo, res.hi, Mi[res.support_p], task.Ci[res.support_q])
+        return True
 
     def _moments(self, u: int) -> Moments:
         """Moments of cluster u's points; a large cluster keeps its own, updated by the points
@@ -563,11 +686,14 @@ class Merger:
     # ------------------------------------------------------------------------ loop
     def _union(self, s: int, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         """Members, their vectors, the canonical centroid and a bounding radius of s ∪ t."""
-        Mi = np.sort(np.concatenate([self.members[s], self.members[t]]))
+        # (two sorted runs: the stable sort merges them in linear time)
+        Mi = np.sort(np.concatenate([self.members[s], self.members[t]]), kind="stable")
         XM = self.X[Mi]
         cM = XM.mean(axis=0)
-        if len(Mi) <= EXACT_RADIUS_MAX:
-            rM = float(np.sqrt(((XM - cM) ** 2).sum(axis=1).max()))
+        if len(Mi) <= EXACT_RADIUS_MAX:  # |x - c|^2 from the kept norms, rounding bounded
+            n2, c2 = self.xn2[Mi], float(cM @ cM)
+            r2 = float((n2 - 2.0 * (XM @ cM)).max()) + c2 + 1e-12 * (float(n2.max()) + c2)
+            rM = float(np.sqrt(max(r2, 0.0)))
         else:  # every point lies within its old radius of its old centroid
             rM = max(
                 self.rad[s] + float(np.linalg.norm(cM - self.cent[s])),
@@ -576,6 +702,20 @@ class Merger:
         return Mi, XM, cM, rM
 
     def run(self, progress=None, tid=None) -> None:
+        """Merge until no pair is left; LP tests run on up to ``LP_THREADS`` threads."""
+        threads = LP_THREADS if LP_THREADS > 0 else min(LP_AHEAD, os.cpu_count() or 1)
+        if threads < 2:
+            self._pool = None
+            self._run(progress, tid)
+            return
+        with ThreadPoolExecutor(threads, thread_name_prefix="directprobe-lp") as pool:
+            self._pool = pool
+            try:
+                self._run(progress, tid)
+            finally:
+                self._pool = None
+
+    def _run(self, progress=None, tid=None) -> None:
         step = 0
         while self.heap:
             _, _, _, s, ver = heapq.heappop(self.heap)
@@ -631,9 +771,7 @@ class Merger:
         self.active[t] = False
         self.cver[s] += 1
         self._clear(t)
-        lo_a = self.span[a][0]
-        low = self.low[a]
-        low[:, s - lo_a] = np.minimum(low[:, s - lo_a], low[:, t - lo_a])
+        self.low[a].merge(s, t)
         self.hyper.pop(t, None)
         self.hyper[s] = {c: (int(self.cver[c]), *plane) for c, plane in planes.items()}
         ft = self.forb.pop(t, set())
