@@ -74,9 +74,8 @@ def frozen_points(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     hs, ys = h[order], y[order]
     # runs of equal projections that hold more than one label
     start = np.r_[True, hs[1:] != hs[:-1]]
-    run = np.cumsum(start) - 1
-    lo = np.minimum.reduceat(ys, np.flatnonzero(start))
-    hi = np.maximum.reduceat(ys, np.flatnonzero(start))
+    run, heads = np.cumsum(start) - 1, np.flatnonzero(start)
+    lo, hi = np.minimum.reduceat(ys, heads), np.maximum.reduceat(ys, heads)
     mixed = order[(lo != hi)[run]]
     if not len(mixed):
         return frozen

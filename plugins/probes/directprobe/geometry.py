@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import NamedTuple
 
 import numpy as np
@@ -24,6 +24,11 @@ class LPStats:
     retries: int = 0  # extra solves after HiGHS reported numerical difficulties
     unresolved: int = 0  # still undecided after every retry: read as overlap, with a warning
     rounds: int = 0  # working-set LPs solved inside large tests
+
+    def add(self, other: LPStats) -> None:
+        """Count another run's tests (e.g. one made on a worker thread) in these."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 def canonical_dist(C: np.ndarray, c: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ import os
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import NamedTuple
 
 import numpy as np
@@ -72,7 +73,31 @@ def scan_tol(d: int, n2a, n2b):
     return 4.0 * (d + 2) * 2.0**-24 * (n2a + n2b) + 1e-300
 
 
-class _Block:
+class _LiveRows:
+    """Rows kept for a set of slots, found through a slot -> row map shared by several such
+    sets (-1: none). A merged-away slot's row stays, marked dead, until the dead rows are the
+    majority; then the owner rebuilds its rows from the live ones."""
+
+    row: np.ndarray
+    slots: np.ndarray
+
+    def _place(self, slots: np.ndarray) -> None:
+        """Rows 0.. for these slots (all live); the old slots leave the map."""
+        self.row[self.slots] = -1
+        self.slots = slots
+        self.alive = np.ones(len(slots), dtype=bool)
+        self.n_alive = len(slots)
+        self.row[slots] = np.arange(len(slots))
+
+    def _retire(self, t: int) -> bool:
+        """t's row dies; whether it is time to rebuild."""
+        self.alive[self.row[t]] = False
+        self.row[t] = -1
+        self.n_alive -= 1
+        return self.n_alive * 2 < len(self.slots) and len(self.slots) > 64
+
+
+class _Block(_LiveRows):
     """One label's mergeable clusters for nearest-neighbour scans. Each centroid is kept as its
     coordinates on the label's top principal directions (float32) and the norm of the rest,
     which bound every squared distance from below; rows of merged-away clusters are dropped
@@ -98,17 +123,13 @@ class _Block:
         return p, pn2, np.sqrt(np.maximum(zn2 - pn2, 0.0)), np.sqrt(zn2)
 
     def _build(self, slots: np.ndarray, cent: np.ndarray) -> None:
-        self.row[self.slots] = -1
-        self.slots = slots
         p, self.pn2, self.r, self.zn = self.coords(cent[slots])
         self.P = p.astype(np.float32)
         self.P2 = -2.0 * self.P  # (exact)
         # per row, the terms of the bound that do not depend on the other side (inf: dead)
         self.a = self.pn2 * (1.0 - self._tol)
         self.b = 1e-6 * self.zn
-        self.alive = np.ones(len(slots), dtype=bool)
-        self.n_alive = len(slots)
-        self.row[slots] = np.arange(len(slots))
+        self._place(slots)
 
     @property
     def _tol(self) -> float:
@@ -123,11 +144,8 @@ class _Block:
         self.a[r], self.b[r] = pn2[0] * (1.0 - self._tol), 1e-6 * zn[0]
 
     def kill(self, t: int, cent: np.ndarray) -> None:
-        self.alive[self.row[t]] = False
         self.a[self.row[t]] = np.inf
-        self.row[t] = -1
-        self.n_alive -= 1
-        if self.n_alive * 2 < len(self.slots) and len(self.slots) > 64:
+        if self._retire(t):
             self._build(self.slots[self.alive], cent)
 
     def lower(self, C: np.ndarray) -> np.ndarray:
@@ -150,32 +168,27 @@ class _Block:
         return lb
 
 
-class _Lows:
+class _Lows(_LiveRows):
     """One label's clusters' lowest projections on its label-pair directions (rows), kept for
-    the live clusters only: columns of merged-away ones are dropped once they are the
-    majority, so a scan costs what the live clusters cost."""
+    the live clusters only (columns; see ``_LiveRows``), so a scan costs what the live
+    clusters cost."""
 
-    def __init__(self, slots: np.ndarray, vals: np.ndarray, pos: np.ndarray):
-        self.pos = pos  # shared slot -> column map (-1: none)
+    def __init__(self, slots: np.ndarray, vals: np.ndarray, row: np.ndarray):
+        self.row, self.slots = row, slots[:0]
         self._set(slots, vals)
 
     def _set(self, slots: np.ndarray, vals: np.ndarray) -> None:
-        self.slots, self.vals = slots, np.ascontiguousarray(vals)
-        self.alive = np.ones(len(slots), dtype=bool)
-        self.n_alive = len(slots)
-        self.pos[slots] = np.arange(len(slots))
+        self.vals = np.ascontiguousarray(vals)
+        self._place(slots)
 
     def of(self, s: int) -> np.ndarray:
-        return self.vals[:, self.pos[s]]
+        return self.vals[:, self.row[s]]
 
     def merge(self, s: int, t: int) -> None:
         """t joined s: s's minima become the union's, t's column dies."""
-        cs, ct = self.pos[s], self.pos[t]
+        cs, ct = self.row[s], self.row[t]
         np.minimum(self.vals[:, cs], self.vals[:, ct], out=self.vals[:, cs])
-        self.alive[ct] = False
-        self.pos[t] = -1
-        self.n_alive -= 1
-        if self.n_alive * 2 < len(self.slots) and len(self.slots) > 64:
+        if self._retire(t):
             self._set(self.slots[self.alive], self.vals[:, self.alive])
 
 
@@ -513,10 +526,7 @@ class Merger:
         """Wait for a test and record it: its counters, its model, its plane (and support);
         whether it separated."""
         res, stats = fut.result()
-        self.stats.calls += stats.calls
-        self.stats.retries += stats.retries
-        self.stats.unresolved += stats.unresolved
-        self.stats.rounds += stats.rounds
+        self.stats.add(stats)
         if task.kept is not None:
             used[task.c] = task.kept
         if not res.ok:
@@ -704,11 +714,8 @@ class Merger:
     def run(self, progress=None, tid=None) -> None:
         """Merge until no pair is left; LP tests run on up to ``LP_THREADS`` threads."""
         threads = LP_THREADS if LP_THREADS > 0 else min(LP_AHEAD, os.cpu_count() or 1)
-        if threads < 2:
-            self._pool = None
-            self._run(progress, tid)
-            return
-        with ThreadPoolExecutor(threads, thread_name_prefix="directprobe-lp") as pool:
+        pool = ThreadPoolExecutor(threads, "directprobe-lp") if threads > 1 else None
+        with pool or nullcontext():
             self._pool = pool
             try:
                 self._run(progress, tid)
