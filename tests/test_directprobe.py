@@ -328,10 +328,15 @@ def test_warm_started_hull_gap_rounds():
         assert set(gap.support_p) <= set(seen) and set(gap.support_q) <= set(seen)
 
 
-def test_kept_model_follows_growing_and_shrinking_sets():
+@pytest.mark.parametrize("dead_max", [1, 512])
+def test_kept_model_follows_growing_and_shrinking_sets(monkeypatch, dead_max):
     """A model kept across tests decides each grown pair of sets as a fresh test does, also
-    after columns of points that left are deleted and after pruning to its basis."""
+    after columns of points that left are fixed at zero (or deleted, once enough are dead)
+    and after pruning to its basis."""
+    from ftprobe.plugins.probes.directprobe import geometry
     from ftprobe.plugins.probes.directprobe.geometry import HullGapLP, lp_direct, separate
+
+    monkeypatch.setattr(geometry, "LP_DEAD_MAX", dead_max)
 
     rng = np.random.default_rng(9)
     P = rng.normal(size=(700, 10)) + np.r_[5.0, np.zeros(9)]
@@ -350,14 +355,16 @@ def test_kept_model_follows_growing_and_shrinking_sets():
     # a point inside Q's hull joins P, then leaves again
     Px, gPx = np.r_[P[:550], [[0.2] + [0.0] * 9]], np.r_[gP[:550], 5000]
     assert not separate(Px, Q[:450], LPStats(), lp=lp, ids=(gPx, gQ[:450])).ok
-    assert 5000 in lp.ids
+    assert 5000 in lp.live_ids
     lp.drop(np.array([5000]))
-    assert 5000 not in lp.ids
-    q_col = ~lp.ids[lp.ids < 0][:1]
+    assert 5000 not in lp.live_ids
+    assert (5000 in lp.ids) == (dead_max > 1)  # fixed at zero, or deleted
+    q_col = ~lp.live_ids[lp.live_ids < 0][:1]
     lp.drop(gP[:0], q_col)  # a Q column goes too (the model stays a working set)
-    assert ~q_col[0] not in lp.ids and len(lp.ids[lp.ids < 0])
+    assert ~q_col[0] not in lp.live_ids and len(lp.live_ids[lp.live_ids < 0])
     assert check(550, 450)
     lp.prune()
+    assert 5000 not in lp.ids  # dead columns go with pruning
     assert check(550, 450) and not check(700, 600)
     with pytest.raises(ValueError, match="outside the sets"):
         separate(P[:10], Q, LPStats(), lp=lp, ids=(gP[:10], gQ))

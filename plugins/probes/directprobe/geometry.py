@@ -213,6 +213,10 @@ WORKING_SET_ADD = 16  # points of each side (at most) added per round
 HULL_GAP_MAXITER = 2000  # simplex iterations (at least; twice the columns) before IPM is tried
 WARM_MAXITER = 1000  # iterations of a warm restart before it counts as stalled (most need < 400)
 LP_COLUMNS_MAX = 2000  # a kept model with more point columns drops those out of its basis
+# points that leave a kept model's sets are fixed at zero (a bound change keeps the basis
+# factor; deleting columns costs a fresh factorisation, ~0.1 s on a dense 386-row basis) and
+# deleted when this many have gathered
+LP_DEAD_MAX = 512
 GAP_TINY = 1e-9  # a working-set gap at or below this (scaled units) needs a touching certificate
 # hulls with points this close (L1, scaled units, checked in float64) meet: HiGHS's own primal
 # feasibility tolerance, so a gap the solver cannot tell from zero is read as none (a separating
@@ -282,7 +286,7 @@ def separate(
     gP, gQ = ids if ids is not None else (np.arange(len(P)), np.arange(len(Q)))
     model = lp if lp is not None else HullGapLP(P, Q)
     if model.size:
-        if model.size > LP_COLUMNS_MAX:
+        if len(model.ids) > LP_COLUMNS_MAX:
             model.prune()
         iP, iQ = model.positions(gP, gQ)
         new_p, new_q = iP[:0], iQ[:0]
@@ -462,12 +466,14 @@ class HullGapLP:
     grow: after the first solve (dual simplex) each solve restarts the primal simplex from
     the last optimal basis, which new columns leave feasible. Columns are named by ids the
     caller gives (P's as i, Q's as ~i); coordinates are centred and scaled once, by the sets
-    the model is made for."""
+    the model is made for. Columns of points that left the sets stay, fixed at zero (dead),
+    until ``LP_DEAD_MAX`` have gathered."""
 
     def __init__(self, P: np.ndarray, Q: np.ndarray):
         self.o, self.scale = _frame(P, Q)
         self.d = P.shape[1]
         self.ids = np.zeros(0, dtype=np.int64)  # point columns in order: P's id i, Q's ~i
+        self.live = np.zeros(0, dtype=bool)  # per point column: not dead
         self._new_model()
         self.broken = False  # the simplex stalled: the model is not to be used again
 
@@ -490,20 +496,28 @@ class HullGapLP:
 
     @property
     def size(self) -> int:
-        return len(self.ids)
+        """Live point columns."""
+        return int(np.count_nonzero(self.live))
+
+    @property
+    def live_ids(self) -> np.ndarray:
+        """Ids of the live point columns, in column order."""
+        return self.ids[self.live]
 
     def _rows(self, gP: np.ndarray, gQ: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Which columns are P's, and the row positions of the P and the Q columns (in column
-        order) in sets whose sorted ids are gP and gQ."""
-        isp = self.ids >= 0
-        return isp, np.searchsorted(gP, self.ids[isp]), np.searchsorted(gQ, ~self.ids[~isp])
+        """Which live columns are P's, and the row positions of the live P and Q columns (in
+        column order) in sets whose sorted ids are gP and gQ."""
+        ids = self.live_ids
+        isp = ids >= 0
+        return isp, np.searchsorted(gP, ids[isp]), np.searchsorted(gQ, ~ids[~isp])
 
     def positions(self, gP: np.ndarray, gQ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Sorted row positions of the columns in sets whose sorted ids are gP and gQ
-        (supersets of the columns)."""
+        """Sorted row positions of the live columns in sets whose sorted ids are gP and gQ
+        (supersets of the live columns)."""
         isp, iP, iQ = self._rows(gP, gQ)
-        if not (np.array_equal(gP[np.minimum(iP, len(gP) - 1)], self.ids[isp])
-                and np.array_equal(gQ[np.minimum(iQ, len(gQ) - 1)], ~self.ids[~isp])):  # fmt: skip
+        ids = self.live_ids
+        if not (np.array_equal(gP[np.minimum(iP, len(gP) - 1)], ids[isp])
+                and np.array_equal(gQ[np.minimum(iQ, len(gQ) - 1)], ~ids[~isp])):  # fmt: skip
             raise ValueError("a kept hull-gap model has columns outside the sets tested")
         return np.sort(iP), np.sort(iQ)
 
@@ -524,31 +538,41 @@ class HullGapLP:
             k * (d + 1), np.arange(k, dtype=np.int32) * (d + 1), idx.ravel(), vals.ravel(),
         )  # fmt: skip
         self.ids = np.r_[self.ids, np.asarray(gP, dtype=np.int64), ~np.asarray(gQ, np.int64)]
+        self.live = np.r_[self.live, np.ones(k, dtype=bool)]
 
     def _delete(self, mask: np.ndarray) -> None:
         """Delete the point columns where mask is set."""
         at = np.flatnonzero(mask)
         if len(at):
             self.h.deleteCols(len(at), (2 * self.d + at).astype(np.int32))
-            self.ids = self.ids[~mask]
+            self.ids, self.live = self.ids[~mask], self.live[~mask]
 
     def drop(self, gP: np.ndarray, gQ: np.ndarray | None = None) -> None:
-        """Delete the P columns whose ids are in gP and the Q columns whose ids are in gQ
-        (points that left the sets)."""
+        """Fix at zero the live P columns whose ids are in gP and the live Q columns whose ids
+        are in gQ (points that left the sets); delete the dead columns once there are
+        ``LP_DEAD_MAX``."""
         isp = self.ids >= 0
         mask = isp & np.isin(self.ids, gP)
         if gQ is not None:
             mask |= ~isp & np.isin(~self.ids, gQ)
-        self._delete(mask)
+        mask &= self.live
+        at = (2 * self.d + np.flatnonzero(mask)).astype(np.int32)
+        if not len(at):
+            return
+        self.h.changeColsBounds(len(at), at, np.zeros(len(at)), np.zeros(len(at)))
+        self.live &= ~mask
+        if len(self.live) - self.size >= LP_DEAD_MAX:
+            self._delete(~self.live)
 
     def prune(self) -> None:
-        """Delete the point columns out of the basis (the optimum stays optimal)."""
+        """Delete the dead point columns and the live ones out of the basis (the optimum
+        stays optimal)."""
         import highspy
 
         status = self.h.getBasis().col_status[2 * self.d :]
         basic = np.array([s == highspy.HighsBasisStatus.kBasic for s in status], dtype=bool)
-        if len(basic) == self.size:
-            self._delete(~basic)
+        if len(basic) == len(self.ids):
+            self._delete(~basic | ~self.live)
 
     def _run(self, tight: bool = False) -> bool:
         """Solve from the current basis (the first solve of a model by dual simplex, later
@@ -571,7 +595,7 @@ class HullGapLP:
     def _restart(self, P: np.ndarray, gP: np.ndarray, Q: np.ndarray, gQ: np.ndarray) -> None:
         """The same columns in a new model (no basis): the cure for a stalled warm start."""
         _, iP, iQ = self._rows(gP, gQ)
-        self.ids = self.ids[:0]
+        self.ids, self.live = self.ids[:0], self.live[:0]
         self._new_model()
         self.add(P[iP], gP[iP], Q[iQ], gQ[iQ])
 
@@ -596,7 +620,7 @@ class HullGapLP:
 
     def _read(self, P: np.ndarray, gP: np.ndarray, Q: np.ndarray, gQ: np.ndarray) -> _Gap | None:
         sol = self.h.getSolution()
-        x = np.asarray(sol.col_value)[2 * self.d :]
+        x = np.asarray(sol.col_value)[2 * self.d :][self.live]
         isp, iP, iQ = self._rows(gP, gQ)
         a, b = np.zeros(len(P)), np.zeros(len(Q))
         a[iP], b[iQ] = x[isp], x[~isp]
