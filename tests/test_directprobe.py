@@ -332,7 +332,8 @@ def test_warm_started_hull_gap_rounds():
 def test_kept_model_follows_growing_and_shrinking_sets(monkeypatch, dead_max):
     """A model kept across tests decides each grown pair of sets as a fresh test does, also
     after columns of points that left are fixed at zero (or deleted, once enough are dead)
-    and after pruning to its basis."""
+    and after pruning to its basis. Dropping the points a test added returns the model to
+    the basis it had before that test."""
     from ftprobe.plugins.probes.directprobe import geometry
     from ftprobe.plugins.probes.directprobe.geometry import HullGapLP, lp_direct, separate
 
@@ -352,12 +353,17 @@ def test_kept_model_follows_growing_and_shrinking_sets(monkeypatch, dead_max):
         return res.ok
 
     assert check(400, 300) and check(550, 450)
+    before, n_before = list(lp.h.getBasis().col_status), len(lp.ids)
     # a point inside Q's hull joins P, then leaves again
     Px, gPx = np.r_[P[:550], [[0.2] + [0.0] * 9]], np.r_[gP[:550], 5000]
     assert not separate(Px, Q[:450], LPStats(), lp=lp, ids=(gPx, gQ[:450])).ok
     assert 5000 in lp.live_ids
+    moved = list(lp.h.getBasis().col_status)[: len(before)] != before
     lp.drop(np.array([5000]))
     assert 5000 not in lp.live_ids
+    if dead_max > 1:  # (no deletion: the columns are where they were)
+        assert moved and list(lp.h.getBasis().col_status)[: len(before)] == before
+        assert len(lp.ids) > n_before
     assert (5000 in lp.ids) == (dead_max > 1)  # fixed at zero, or deleted
     q_col = ~lp.live_ids[lp.live_ids < 0][:1]
     lp.drop(gP[:0], q_col)  # a Q column goes too (the model stays a working set)

@@ -211,7 +211,11 @@ WORKING_SET_STEP = 128  # points of each side in the first working set
 WORKING_SET_WIDE = 256  # the same when the hint is a least-squares normal (a better order)
 WORKING_SET_ADD = 16  # points of each side (at most) added per round
 HULL_GAP_MAXITER = 2000  # simplex iterations (at least; twice the columns) before IPM is tried
-WARM_MAXITER = 1000  # iterations of a warm restart before it counts as stalled (most need < 400)
+# iterations of a warm restart before it counts as stalled, at least this many rows' worth (most
+# need < 400, but grown sets of thousands of points can need well over 1000; a restart from
+# scratch then costs more than going on)
+WARM_MAXITER = 1000
+WARM_ROWS = 10
 LP_COLUMNS_MAX = 2000  # a kept model with more point columns drops those out of its basis
 # points that leave a kept model's sets are fixed at zero (a bound change keeps the basis
 # factor; deleting columns costs a fresh factorisation, ~0.1 s on a dense 386-row basis) and
@@ -288,6 +292,7 @@ def separate(
     if model.size:
         if len(model.ids) > LP_COLUMNS_MAX:
             model.prune()
+        model.mark()
         iP, iQ = model.positions(gP, gQ)
         new_p, new_q = iP[:0], iQ[:0]
     else:
@@ -474,6 +479,7 @@ class HullGapLP:
         self.d = P.shape[1]
         self.ids = np.zeros(0, dtype=np.int64)  # point columns in order: P's id i, Q's ~i
         self.live = np.zeros(0, dtype=bool)  # per point column: not dead
+        self._mark: tuple[int, list, list] | None = None  # see ``mark``
         self._new_model()
         self.broken = False  # the simplex stalled: the model is not to be used again
 
@@ -546,11 +552,35 @@ class HullGapLP:
         if len(at):
             self.h.deleteCols(len(at), (2 * self.d + at).astype(np.int32))
             self.ids, self.live = self.ids[~mask], self.live[~mask]
+            self._mark = None
+
+    def mark(self) -> None:
+        """Remember the basis (optimal for the sets as they are) before a test of grown sets,
+        for ``drop`` to return to."""
+        if self.solves:
+            b = self.h.getBasis()
+            self._mark = (len(self.ids), list(b.col_status), list(b.row_status))
+
+    def _rewind(self) -> None:
+        """Back to the basis of the last ``mark`` (columns added since are nonbasic at zero):
+        one factorisation, where the basis the grown sets left behind can take a thousand
+        iterations to repair once their points are fixed at zero."""
+        import highspy
+
+        n, cols, rows = self._mark  # type: ignore[misc]
+        self._mark = None
+        b = highspy.HighsBasis()
+        lower = highspy.HighsBasisStatus.kLower
+        b.col_status = cols + [lower] * (len(self.ids) - n)
+        b.row_status = rows
+        b.valid = True
+        self.h.setBasis(b)
 
     def drop(self, gP: np.ndarray, gQ: np.ndarray | None = None) -> None:
         """Fix at zero the live P columns whose ids are in gP and the live Q columns whose ids
         are in gQ (points that left the sets); delete the dead columns once there are
-        ``LP_DEAD_MAX``."""
+        ``LP_DEAD_MAX``. A model marked before the test these points joined in goes back to
+        its basis then."""
         isp = self.ids >= 0
         mask = isp & np.isin(self.ids, gP)
         if gQ is not None:
@@ -561,6 +591,8 @@ class HullGapLP:
             return
         self.h.changeColsBounds(len(at), at, np.zeros(len(at)), np.zeros(len(at)))
         self.live &= ~mask
+        if self._mark is not None:
+            self._rewind()
         if len(self.live) - self.size >= LP_DEAD_MAX:
             self._delete(~self.live)
 
@@ -586,7 +618,10 @@ class HullGapLP:
         h.setOptionValue("dual_feasibility_tolerance", tol)
         h.setOptionValue("simplex_strategy", 1 if not self.solves else 4)
         h.setOptionValue("primal_simplex_bound_perturbation_multiplier", float(not self.solves))
-        limit = WARM_MAXITER if self.solves else max(HULL_GAP_MAXITER, 2 * h.getNumCol())
+        if self.solves:
+            limit = max(WARM_MAXITER, WARM_ROWS * (self.d + 2))
+        else:
+            limit = max(HULL_GAP_MAXITER, 2 * h.getNumCol())
         h.setOptionValue("simplex_iteration_limit", limit)
         self.solves += 1
         h.run()
@@ -596,6 +631,7 @@ class HullGapLP:
         """The same columns in a new model (no basis): the cure for a stalled warm start."""
         _, iP, iQ = self._rows(gP, gQ)
         self.ids, self.live = self.ids[:0], self.live[:0]
+        self._mark = None
         self._new_model()
         self.add(P[iP], gP[iP], Q[iQ], gQ[iQ])
 
