@@ -211,9 +211,9 @@ WORKING_SET_STEP = 128  # points of each side in the first working set
 WORKING_SET_WIDE = 256  # the same when the hint is a least-squares normal (a better order)
 WORKING_SET_ADD = 16  # points of each side (at most) added per round
 HULL_GAP_MAXITER = 2000  # simplex iterations (at least; twice the columns) before IPM is tried
-# iterations of a warm restart before it counts as stalled, at least this many rows' worth (most
-# need < 400, but grown sets of thousands of points can need well over 1000; a restart from
-# scratch then costs more than going on)
+# iterations of a warm restart before it counts as stalled: WARM_MAXITER or WARM_ROWS per row,
+# whichever is more (most need < 400, but grown sets of thousands of points can need well over
+# 1000, and a restart from scratch then costs more than going on)
 WARM_MAXITER = 1000
 WARM_ROWS = 10
 LP_COLUMNS_MAX = 2000  # a kept model with more point columns drops those out of its basis
@@ -568,8 +568,8 @@ class HullGapLP:
 
     def _rewind(self) -> None:
         """Back to the basis of the last ``mark`` (columns added since are nonbasic at zero):
-        one factorisation, where a basis holding many of the points that leave can take a
-        thousand iterations to repair once they are fixed at zero."""
+        one factorisation, where the basis the grown sets left (holding points that leave)
+        can take hundreds or thousands of iterations to repair once they are fixed at zero."""
         import highspy
 
         n, cols, rows = self._mark  # type: ignore[misc]
