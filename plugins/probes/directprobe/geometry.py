@@ -221,11 +221,6 @@ LP_COLUMNS_MAX = 2000  # a kept model with more point columns drops those out of
 # factor; deleting columns costs a fresh factorisation, ~0.1 s on a dense 386-row basis) and
 # deleted when this many have gathered
 LP_DEAD_MAX = 512
-# a kept model goes back to the basis it had before a test (``HullGapLP.mark``) when at least
-# this many of the dropped points' columns are basic: one new factorisation (~75 ms at d=384)
-# costs far less than the hundreds of iterations from a union's overlap basis back to the
-# kept sets' optimum (even one or two basic columns leave the basis that far away)
-REWIND_BASIC = 1
 GAP_TINY = 1e-9  # a working-set gap at or below this (scaled units) needs a touching certificate
 # hulls with points this close (L1, scaled units, checked in float64) meet: HiGHS's own primal
 # feasibility tolerance, so a gap the solver cannot tell from zero is read as none (a separating
@@ -566,10 +561,19 @@ class HullGapLP:
             b = self.h.getBasis()
             self._mark = (len(self.ids), list(b.col_status), list(b.row_status))
 
+    def _basic(self) -> np.ndarray:
+        """Which point columns are basic."""
+        import highspy
+
+        status = self.h.getBasis().col_status[2 * self.d :]
+        return np.array([s == highspy.HighsBasisStatus.kBasic for s in status], dtype=bool)
+
     def _rewind(self) -> None:
         """Back to the basis of the last ``mark`` (columns added since are nonbasic at zero):
-        one factorisation, where the basis the grown sets left (holding points that leave)
-        can take hundreds or thousands of iterations to repair once they are fixed at zero."""
+        one factorisation (~75 ms at d=384), where the basis the grown sets left (holding
+        points that leave) can take hundreds or thousands of iterations to repair once they
+        are fixed at zero. (Even one or two such basic columns leave it that far away:
+        rewinding only from 4 or 16 of them lost the whole gain on EWT.)"""
         import highspy
 
         n, cols, rows = self._mark  # type: ignore[misc]
@@ -584,7 +588,7 @@ class HullGapLP:
         """Fix at zero the live P columns whose ids are in gP and the live Q columns whose ids
         are in gQ (points that left the sets); delete the dead columns once there are
         ``LP_DEAD_MAX``. A model marked before the test these points joined in goes back to
-        that basis when at least ``REWIND_BASIC`` of their columns are basic."""
+        that basis when any of their columns is basic (else the basis stays feasible)."""
         isp = self.ids >= 0
         mask = isp & np.isin(self.ids, gP)
         if gQ is not None:
@@ -594,11 +598,7 @@ class HullGapLP:
         if not len(at):
             return
         if self._mark is not None:
-            import highspy
-
-            status = self.h.getBasis().col_status
-            basic = sum(status[j] == highspy.HighsBasisStatus.kBasic for j in at.tolist())
-            if basic >= REWIND_BASIC:
+            if self._basic()[mask].any():
                 self._rewind()
             self._mark = None
         self.h.changeColsBounds(len(at), at, np.zeros(len(at)), np.zeros(len(at)))
@@ -609,10 +609,7 @@ class HullGapLP:
     def prune(self) -> None:
         """Delete the dead point columns and the live ones out of the basis (the optimum
         stays optimal)."""
-        import highspy
-
-        status = self.h.getBasis().col_status[2 * self.d :]
-        basic = np.array([s == highspy.HighsBasisStatus.kBasic for s in status], dtype=bool)
+        basic = self._basic()
         if len(basic) == len(self.ids):
             self._delete(~basic | ~self.live)
 
