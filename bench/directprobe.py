@@ -4,9 +4,11 @@
     back, one LP per candidate pair after the sphere prefilter, no certificates) and (b) ftprobe's
     DirectProbe, in one process, on ss-role train vectors (minilm-l6, last layer).
 Target: identical clusters, (b) >= 20x faster.  With --ewt: ftprobe alone on pos-ewt train
-(minilm-l3, last layer); target < 30 minutes on 2 cores.
+(minilm-l3, last layer); target < 30 minutes on 2 cores. --limit N times a seeded random subset of
+N train points (how the time grows with the data).
 
     FTPROBE_DATA_DIR=... FTPROBE_MODELS_DIR=... python bench/directprobe.py [--ewt] [--no-ref]
+        [--limit N]
 """
 
 from __future__ import annotations
@@ -37,10 +39,14 @@ def main() -> None:
     ap.add_argument("--no-ref", action="store_true", help="skip the reference implementation")
     ap.add_argument("--task", default=None)
     ap.add_argument("--model", default=None)
+    ap.add_argument("--limit", type=int, default=None, help="a seeded random subset of N points")
     args = ap.parse_args()
     task = args.task or ("pos-ewt" if args.ewt else "ss-role")
     model = args.model or ("minilm-l3" if args.ewt else "minilm-l6")
     X, y, labels = train_vectors(task, model)
+    if args.limit is not None and args.limit < len(X):
+        keep = np.sort(np.random.default_rng(0).choice(len(X), args.limit, replace=False))
+        X, y = X[keep], y[keep]
     print(
         f"{task} / {model} last layer: {len(X)} train points, d={X.shape[1]}, {len(labels)} labels"
     )
