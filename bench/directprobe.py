@@ -41,6 +41,8 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--limit", type=int, default=None, help="a seeded random subset of N points")
     args = ap.parse_args()
+    if args.limit is not None and args.limit < 1:
+        ap.error(f"--limit must be a positive number of points, not {args.limit}")
     task = args.task or ("pos-ewt" if args.ewt else "ss-role")
     model = args.model or ("minilm-l3" if args.ewt else "minilm-l6")
     X, y, labels = train_vectors(task, model)
