@@ -479,7 +479,6 @@ class HullGapLP:
         self.d = P.shape[1]
         self.ids = np.zeros(0, dtype=np.int64)  # point columns in order: P's id i, Q's ~i
         self.live = np.zeros(0, dtype=bool)  # per point column: not dead
-        self._mark: tuple[int, list, list] | None = None  # see ``mark``
         self._new_model()
         self.broken = False  # the simplex stalled: the model is not to be used again
 
@@ -499,6 +498,7 @@ class HullGapLP:
             2 * d, np.arange(2 * d, dtype=np.int32), np.r_[eye, eye], ones,
         )  # fmt: skip
         self.solves = 0
+        self._mark: tuple[int, list, list] | None = None  # see ``mark``
 
     @property
     def size(self) -> int:
@@ -638,7 +638,6 @@ class HullGapLP:
         """The same columns in a new model (no basis): the cure for a stalled warm start."""
         _, iP, iQ = self._rows(gP, gQ)
         self.ids, self.live = self.ids[:0], self.live[:0]
-        self._mark = None
         self._new_model()
         self.add(P[iP], gP[iP], Q[iQ], gQ[iQ])
 
