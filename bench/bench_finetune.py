@@ -27,7 +27,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     from ftprobe import settings
-    from ftprobe.finetune import finetuned_checkpoint, read_meta
+    from ftprobe.engine.finetune import finetuned_checkpoint, read_meta
 
     with tempfile.TemporaryDirectory() as cache:
         settings.configure(cache_dir=cache)

@@ -20,8 +20,9 @@ import numpy as np
 
 
 def train_vectors(task: str, model: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    from ftprobe.extract import vectors
-    from ftprobe.pipeline import load_encoder, load_task, probe_data
+    from ftprobe.engine.extract import vectors
+    from ftprobe.engine.loading import load_encoder, load_task
+    from ftprobe.engine.probing import probe_data
 
     spec, data = load_task(task)
     enc = load_encoder(model)

@@ -18,7 +18,8 @@ import torch
 
 from ftprobe.api import Example
 from ftprobe.datafiles import DataSource
-from ftprobe.extract import ExtractStats, extract, load_encoder
+from ftprobe.engine.extract import ExtractStats, extract
+from ftprobe.engine.loading import load_encoder
 
 STREUSLE_TRAIN = "streusle/streusle.ud_train.conllulex"
 

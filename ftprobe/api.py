@@ -130,6 +130,9 @@ class EncoderSpec:
 
     ``accepts`` makes a pattern encoder (e.g. any Hugging Face id or local directory): it is
     tried, in registration order, for names that match no registered name or alias.
+    ``default`` marks the encoder commands use when ``--model`` is not given (one plugin
+    should claim it); ``finetune_epochs`` is the paper's epoch count for this encoder
+    (None: the fine-tuning default).
     """
 
     name: str
@@ -137,6 +140,8 @@ class EncoderSpec:
     load: Callable[[str], LoadedEncoder]
     aliases: tuple[str, ...] = ()
     accepts: Callable[[str], bool] | None = None
+    default: bool = False
+    finetune_epochs: int | None = None
 
 
 # --------------------------------------------------------------------------- probes
@@ -149,14 +154,51 @@ class ProbeData:
     labels: list[str]
 
 
+@dataclass(frozen=True)
+class Accuracy:
+    """The ``accuracy`` part: how well a probe predicts the test labels.
+
+    ``mean`` over the probe's seeds (one value for a deterministic probe), their ``std``, the
+    majority-label baseline and the accuracy per label where the probe reports them."""
+
+    mean: float
+    std: float | None = None
+    majority: float | None = None
+    per_label: dict[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The ``geometry`` part: the shape of the probed space (DirectProbe's report).
+
+    ``clusters`` label-pure clusters over points carrying ``train_labels`` distinct labels of an
+    inventory of ``labels``; ``separable`` when there is one cluster per label.
+    ``pair_distances`` is the label-pair distance vector in ``label_pairs`` order (None where a
+    pair is missing) and ``label_min_distance`` each label's minimum distance to the others."""
+
+    clusters: int
+    labels: int
+    train_labels: int
+    separable: bool
+    label_pairs: list[list[str]]
+    pair_distances: list[float | None]
+    label_min_distance: dict[str, float | None]
+
+
+PARTS: tuple[str, ...] = ("accuracy", "geometry")
+
+
 @dataclass
 class ProbeResult:
-    """What a probe reports: JSON-ready metrics and human files (name -> text) to write."""
+    """What a probe reports: JSON-ready metrics, human files (name -> text) to write, and the
+    typed parts it provides (the ones its :class:`ProbeSpec` declares in ``provides``)."""
 
     metrics: dict[str, Any]
     main_metric: str = "accuracy"
     files: dict[str, str] = field(default_factory=dict)
     plots: dict[str, bytes] = field(default_factory=dict)  # name.png -> PNG bytes
+    accuracy: Accuracy | None = None
+    geometry: Geometry | None = None
 
 
 class Probe(Protocol):
@@ -170,19 +212,31 @@ class Probe(Protocol):
 @dataclass(frozen=True)
 class ProbeSpec:
     """A probe a plugin registers. ``factory(**options)`` makes a fresh :class:`Probe`;
-    options come from ``--probe-option key=value`` on the command line."""
+    options come from ``-o key=value`` on the command line.
+
+    ``provides`` names the typed parts its results carry (see :data:`PARTS`); studies pick
+    probes by what they provide. ``default_for`` names the roles it is the default probe for:
+    a part (``"accuracy"``, ``"geometry"``) or ``"run"`` (``ftprobe run`` without ``--probe``).
+    ``options`` is a dataclass whose fields declare the options (name, type, default, and
+    ``field(metadata={"help": ...})``); the core rejects unknown keys with the known list and
+    ``ftprobe probes --options`` prints them. Converting and checking values stays with the
+    factory.
+    """
 
     name: str
     description: str
     factory: Callable[..., Probe]
     aliases: tuple[str, ...] = ()
     device_option: bool = False  # the factory takes ``device``: ``ftprobe run --device`` sets it
+    provides: tuple[str, ...] = ("accuracy",)
+    default_for: tuple[str, ...] = ()
+    options: type | None = None
 
 
 @dataclass(frozen=True)
 class SimilaritySpec:
-    """A representation-similarity measure, registered through ``register_probes`` beside the
-    probes. It compares the same examples under two encoders (e.g. before and after
+    """A representation-similarity measure, registered through ``register_measures``. It
+    compares the same examples under two encoders (e.g. before and after
     fine-tuning), one layer at a time; ``ftprobe similarity`` runs it.
 
     ``input="vectors"``: ``compute(a, b)`` gets two (n, d) float arrays (rows = the same

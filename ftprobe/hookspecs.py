@@ -2,8 +2,9 @@
 
 Each ``register_*`` hook receives a ``register`` callback; call it once per record
 (:class:`~ftprobe.api.TaskSpec`, :class:`~ftprobe.api.EncoderSpec`,
-:class:`~ftprobe.api.ProbeSpec`). Keep plugin modules import-light: import torch or
-transformers inside loaders, not at module top, so ``ftprobe --help`` stays fast.
+:class:`~ftprobe.api.ProbeSpec`, :class:`~ftprobe.api.SimilaritySpec`). Keep plugin modules
+import-light: import torch or transformers inside loaders, not at module top, so
+``ftprobe --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ def register_encoders(register: Callable[[Any], None]) -> None:
 @hookspec
 def register_probes(register: Callable[[Any], None]) -> None:
     """Register probes: call ``register(ProbeSpec(...))`` for each."""
+
+
+@hookspec
+def register_measures(register: Callable[[Any], None]) -> None:
+    """Register similarity measures: call ``register(SimilaritySpec(...))`` for each."""
 
 
 @hookspec

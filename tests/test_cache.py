@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ftprobe import cache, extract, hookimpl, pluginmanager, pooling, settings
+from ftprobe import hookimpl, pluginmanager, settings
 from ftprobe.api import DataFile, Example, Split, TaskData, TaskSpec
 from ftprobe.datafiles import DataSource, sha256_of
+from ftprobe.engine import cache, extract, pooling
 
 LINES = [
     "NOUN\t1\tThe hippopotamuses swam",
@@ -162,11 +163,12 @@ class TinyPlugin:
 
 @pytest.fixture
 def cli_group(tmp_path: Path):
-    from ftprobe.commands.encode import add
+    from ftprobe.cli.encode import cache, encode
 
     pluginmanager.register(TinyPlugin(write_data(tmp_path / "d.tsv", LINES)), name="tiny-test")
     group = click.Group()
-    add(group)
+    group.add_command(encode)
+    group.add_command(cache)
     yield group
     pluginmanager.unregister("tiny-test")
 

@@ -7,6 +7,7 @@ import pytest
 
 from ftprobe.api import ProbeData
 from ftprobe.errors import FtprobeError
+from ftprobe.pluginmanager import probes
 from ftprobe.plugins.probes.classifier import (
     make_classifier,
     make_linear,
@@ -14,7 +15,6 @@ from ftprobe.plugins.probes.classifier import (
     validation_split,
 )
 from ftprobe.plugins.probes.classifier_options import PAPER_L2, PAPER_SIZES
-from ftprobe.registry import probes
 
 FAST = {"seeds": 2, "max_iter": 60, "patience": 8}
 

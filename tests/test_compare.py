@@ -17,32 +17,34 @@ DP = {"top_k": 1}
 
 
 def test_compare_produces_every_field(tiny_tasks, tmp_path):  # noqa: F811
-    from ftprobe.compare import CSV_COLUMNS, CompareConfig, compare
+    from ftprobe.report.plots import plot_compare
+    from ftprobe.studies.compare import CSV_COLUMNS, CompareConfig, compare
 
     cfg = CompareConfig(
         task="tiny-pos",
         model=MODEL,
         finetuned_on="tiny-pos",
         layers="2,3",
-        classifier_options=CLF,
-        directprobe_options=DP,
+        probe_options={"classifier": CLF, "directprobe": DP},
         finetune_options=FAST,
         max_train=MAX_TRAIN,
         max_test=MAX_TEST,
         out=tmp_path / "cmp",
     )
     rec = compare(cfg)
+    plot_compare(rec, tmp_path / "cmp" / "compare.png")  # the report layer draws the plot
+    assert rec["probes"] == {"accuracy": "classifier", "geometry": "directprobe"}
     assert [r["layer"] for r in rec["layers"]] == [2, 3]
     labels = rec["task"]["labels"]
     for row in rec["layers"]:
         assert row["n_train"] == MAX_TRAIN and row["n_test"] <= MAX_TEST
         for side in ("before", "after"):
-            assert 0.0 <= row["classifier"][side] <= 1.0
-            dp = row["directprobe"][side]
-            assert dp["linearly_separable"] is True and dp["n_clusters"] == dp["n_train_labels"]
-            assert 0.0 <= dp["accuracy"] <= 1.0
-        assert row["classifier"]["change"] == pytest.approx(
-            row["classifier"]["after"] - row["classifier"]["before"]
+            assert 0.0 <= row["accuracy"][side] <= 1.0
+            geo = row["geometry"][side]
+            assert geo["separable"] is True and geo["clusters"] == geo["train_labels"]
+            assert 0.0 <= geo["accuracy"] <= 1.0
+        assert row["accuracy"]["change"] == pytest.approx(
+            row["accuracy"]["after"] - row["accuracy"]["before"]
         )
         md = row["min_distance"]
         assert md["n_compared"] > 0 and set(md["per_label"]) <= set(labels)
@@ -54,7 +56,7 @@ def test_compare_produces_every_field(tiny_tasks, tmp_path):  # noqa: F811
             assert r is not None and -1.0 <= r <= 1.0
         assert row["why_missing"] == {}
         n_pairs = len(labels) * (len(labels) - 1) // 2
-        assert all(len(v) == n_pairs for v in row["vec"].values())
+        assert all(len(v) == n_pairs for v in row["pair_distances"].values())
     # the last layer moved more than the embedding-side layer: fine-tuning changed it
     assert rec["encoders"]["before"]["fingerprint"] != rec["encoders"]["after"]["fingerprint"]
 
@@ -101,8 +103,8 @@ def test_compare_command_with_checkpoints_and_plot(tiny_tasks, tmp_path):  # noq
         str(out),
     ]
     for key, value in CLF.items():
-        args += ["-c", f"{key}={value}"]
-    args += ["-d", "top_k=1"]
+        args += ["-o", f"classifier.{key}={value}"]
+    args += ["-o", "directprobe.top_k=1"]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
     dyn = json.loads((out / "dynamics.json").read_text())
@@ -110,7 +112,7 @@ def test_compare_command_with_checkpoints_and_plot(tiny_tasks, tmp_path):  # noq
     first = dyn["steps"][0]["layers"]["3"]
     assert first["similarity_to_original"] == pytest.approx(1.0)
     last = dyn["steps"][-1]["layers"]["3"]
-    assert last["similarity_to_original"] is not None and last["outside_min"]
+    assert last["similarity_to_original"] is not None and last["label_min_distance"]
     with np.load(out / "centroids.npz") as npz:
         assert set(npz.files) == {f"step{s}_layer{ly}" for s in (0, 1, 2) for ly in (3,)}
         assert npz["step2_layer3"].shape == (len(dyn["task"]["labels"]), 384)
@@ -129,7 +131,7 @@ def test_compare_command_with_checkpoints_and_plot(tiny_tasks, tmp_path):  # noq
 def test_paper_scale_compare_pos_all_layers(tmp_path):
     """The paper's setting on the full PUD POS task (3 epochs for time): fine-tuning on POS
     keeps or raises last-layer classifier accuracy and keeps the space linearly separable."""
-    from ftprobe.compare import CompareConfig, compare
+    from ftprobe.studies.compare import CompareConfig, compare
 
     cfg = CompareConfig(
         task="pos",
@@ -141,6 +143,6 @@ def test_paper_scale_compare_pos_all_layers(tmp_path):
     )
     rec = compare(cfg)
     last = rec["layers"][-1]
-    assert last["classifier"]["after"] >= last["classifier"]["before"] - 0.01
-    assert last["directprobe"]["after"]["linearly_separable"]
+    assert last["accuracy"]["after"] >= last["accuracy"]["before"] - 0.01
+    assert last["geometry"]["after"]["separable"]
     assert len(rec["layers"]) == 4

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ftprobe.api import ProbeData
-from ftprobe.compare import Space, compare_spaces, separable, similarity, subsample
-from ftprobe.stats import min_distance_change, paired, pearson
+from ftprobe.api import Accuracy, Geometry, ProbeData
+from ftprobe.engine.probing import subsample
+from ftprobe.engine.stats import min_distance_change, paired, pearson
+from ftprobe.studies.compare import Space, compare_spaces, similarity
 
 
 def test_pearson_matches_numpy_on_complete_vectors():
@@ -47,13 +48,13 @@ def test_min_distance_change_counts_and_mean():
 
 
 def test_similarity_only_where_separable():
-    sep = {"linearly_separable": True, "vec": [1.0, 2.0, 3.0]}
-    sep2 = {"linearly_separable": True, "vec": [2.0, 4.1, 6.0]}
-    not_sep = {"linearly_separable": False, "vec": [1.0, 2.0, 3.0]}
+    sep = _geo(True, {"a": 1.0, "b": 2.0}, [1.0, 2.0, 3.0])
+    sep2 = _geo(True, {"a": 1.0, "b": 2.0}, [2.0, 4.1, 6.0])
+    not_sep = _geo(False, {"a": 1.0, "b": 2.0}, [1.0, 2.0, 3.0])
     r, why = similarity(sep, sep2)
     assert r == pytest.approx(np.corrcoef([1, 2, 3], [2, 4.1, 6])[0, 1]) and why == ""
     assert similarity(sep, not_sep) == (None, "not linearly separable")
-    assert separable(sep) and not separable(not_sep)
+    assert similarity(sep, None) == (None, "not linearly separable")
 
 
 def test_subsample_is_seeded_and_keeps_labels():
@@ -65,17 +66,17 @@ def test_subsample_is_seeded_and_keeps_labels():
     assert subsample(data, None) is data and subsample(data, 50) is data
 
 
-def _dp(sep, outside, vec):
+def _geo(sep, outside, vec):
     n = len(outside)
-    return {
-        "n_clusters": n if sep else n + 2,
-        "n_labels": n,
-        "linearly_separable": sep,
-        "accuracy": 0.9,
-        "outside_min": outside,
-        "vec": vec,
-        "label_pairs": [["a", "b"]],
-    }
+    return Geometry(
+        clusters=n if sep else n + 2,
+        labels=n,
+        train_labels=n,
+        separable=sep,
+        label_pairs=[["a", "b"]],
+        pair_distances=vec,
+        label_min_distance=outside,
+    )
 
 
 def test_compare_spaces_fields():
@@ -83,19 +84,21 @@ def test_compare_spaces_fields():
     before = Space(
         pd,
         pd,
-        {"accuracy": 0.8, "accuracy_std": 0.01},
-        _dp(True, {"a": 1.0, "b": 2.0}, [1.0, 2.0, 4.0]),
-        _dp(True, {"a": 1.0, "b": 2.0}, [1.1, None, 3.9]),
+        Accuracy(mean=0.8, std=0.01),
+        _geo(True, {"a": 1.0, "b": 2.0}, [1.0, 2.0, 4.0]),
+        0.9,
+        _geo(True, {"a": 1.0, "b": 2.0}, [1.1, None, 3.9]),
     )
     after = Space(
         pd,
         pd,
-        {"accuracy": 0.9, "accuracy_std": 0.0},
-        _dp(True, {"a": 3.0, "b": 1.0}, [2.0, 1.0, 5.0]),
-        _dp(False, {"a": 1.0, "b": 2.0}, [1.0, 2.0, 3.0]),
+        Accuracy(mean=0.9, std=0.0),
+        _geo(True, {"a": 3.0, "b": 1.0}, [2.0, 1.0, 5.0]),
+        0.9,
+        _geo(False, {"a": 1.0, "b": 2.0}, [1.0, 2.0, 3.0]),
     )
     row = compare_spaces(3, before, after)
-    assert row["classifier"]["change"] == pytest.approx(0.1)
+    assert row["accuracy"]["change"] == pytest.approx(0.1)
     assert row["min_distance"]["increased"] == 1 and row["min_distance"]["decreased"] == 1
     assert row["min_distance"]["mean_change"] == pytest.approx(0.5)
     assert row["before_after_similarity"] == pytest.approx(np.corrcoef([1, 2, 4], [2, 1, 5])[0, 1])
@@ -103,5 +106,5 @@ def test_compare_spaces_fields():
     assert row["train_test_similarity"]["before"] == pytest.approx(1.0)
     assert row["train_test_similarity"]["after"] is None
     assert row["why_missing"] == {"train_test_similarity.after": "not linearly separable"}
-    assert row["directprobe"]["after"]["n_clusters"] == 2
+    assert row["geometry"]["after"]["clusters"] == 2
     assert row["n_train"] == 4 and row["n_test"] == 4

@@ -582,7 +582,7 @@ def test_bad_options_are_user_errors():
 
 
 def test_registered_through_the_entry_point():
-    from ftprobe.registry import probes
+    from ftprobe.pluginmanager import probes
 
     spec = probes().get("directprobe")
     assert isinstance(spec.factory(), DirectProbe)

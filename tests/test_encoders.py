@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ftprobe import extract, registry
+from ftprobe import pluginmanager as registry
+from ftprobe.engine import loading
 from ftprobe.errors import FtprobeError, UnknownNameError
 from ftprobe.plugins.models import hf
 from ftprobe.plugins.models.encoders import BERT_FAMILY
@@ -42,22 +43,22 @@ def test_pattern_encoder_accepts_dirs_and_hub_ids(tmp_path: Path, minilm_l3_dir:
 
 
 def test_minilm_l3_from_models_dir():
-    enc = extract.load_encoder("minilm-l3")
+    enc = loading.load_encoder("minilm-l3")
     assert (enc.num_layers, enc.hidden_size) == (3, 384)
     assert enc.fingerprint.startswith("sha256:") and enc.tokenizer.is_fast
     assert not enc.model.training and getattr(enc.model, "pooler", None) is None
-    assert extract.load_encoder("minilm-l3") is enc  # memoised
+    assert loading.load_encoder("minilm-l3") is enc  # memoised
 
 
 def test_minilm_l6_packaged_loads_quietly(capfd, caplog):
-    extract.forget_encoders()
-    enc = extract.load_encoder("all-MiniLM-L6-v2")
+    loading.forget_encoders()
+    enc = loading.load_encoder("all-MiniLM-L6-v2")
     out, err = capfd.readouterr()
     assert (enc.num_layers, enc.hidden_size) == (6, 384)
     assert enc.name == "minilm-l6" and Path(enc.source, "config.json").is_file()
     # the packaged checkpoint carries an unused pooler: no warning, no progress bar
     assert "pooler" not in err + caplog.text and "Loading weights" not in err
-    extract.forget_encoders()
+    loading.forget_encoders()
 
 
 def _copy_model(src: Path, dst: Path) -> Path:
@@ -80,7 +81,7 @@ def test_fingerprint_is_content_derived(tmp_path: Path, minilm_l3_dir: Path):
 
 def test_local_directory_by_path(tmp_path: Path, minilm_l3_dir: Path):
     copy = _copy_model(minilm_l3_dir, tmp_path / "ckpt")
-    enc = extract.load_encoder(str(copy))
+    enc = loading.load_encoder(str(copy))
     assert enc.name == str(copy.resolve()) and enc.num_layers == 3
     assert enc.fingerprint == hf.directory_fingerprint(minilm_l3_dir)
 
@@ -88,7 +89,7 @@ def test_local_directory_by_path(tmp_path: Path, minilm_l3_dir: Path):
 def test_directory_without_config_is_a_clear_error(tmp_path: Path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FtprobeError, match="no config.json"):
-        extract.load_encoder(str(tmp_path / "empty"))
+        loading.load_encoder(str(tmp_path / "empty"))
 
 
 @pytest.mark.parametrize("name", ["bert-tiny", "someorg/not-cached"])
@@ -97,7 +98,7 @@ def test_hub_encoder_offline_fails_fast(name: str, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     start = time.perf_counter()
     with pytest.raises(FtprobeError, match="offline") as info:
-        extract.load_encoder(name)
+        loading.load_encoder(name)
     assert time.perf_counter() - start < 10
     assert "minilm-l6" in str(info.value) and "minilm-l3" in str(info.value)
 
@@ -108,10 +109,10 @@ def test_minilm_l3_without_models_dir_names_the_fix(monkeypatch, tmp_path: Path)
     monkeypatch.setenv("FTPROBE_MODELS_DIR", str(tmp_path))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     settings.reset()
-    extract.forget_encoders()
+    loading.forget_encoders()
     with pytest.raises(FtprobeError, match="FTPROBE_MODELS_DIR"):
-        extract.load_encoder("minilm-l3")
-    extract.forget_encoders()
+        loading.load_encoder("minilm-l3")
+    loading.forget_encoders()
 
 
 def test_hub_fingerprint_is_the_snapshot_commit(tmp_path: Path, minilm_l3_dir: Path, monkeypatch):
@@ -135,7 +136,7 @@ def _mkdirs(path: Path) -> Path:
 
 
 def test_not_fast_tokenizer_is_rejected():
-    from ftprobe.pooling import check_fast
+    from ftprobe.engine.pooling import check_fast
 
     class Slow:
         is_fast = False

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from ftprobe import extract, pooling
 from ftprobe.api import Example, Split, TaskData, TaskSpec
+from ftprobe.engine import extract, pooling
 from ftprobe.errors import FtprobeError
 
 SENTENCES = [

@@ -40,7 +40,7 @@ def _first_sentences(split: Split, n: int) -> Split:
 
 
 def _load_tiny(base: str, sizes: tuple[int, int], source) -> TaskData:
-    from ftprobe.registry import tasks
+    from ftprobe.pluginmanager import tasks
 
     data = tasks().get(base).load(source)
     splits = {
@@ -97,9 +97,9 @@ FAST = {"epochs": 1, "batch_size": 16, "max_examples": 32, "device": "cpu"}
 
 @pytest.mark.parametrize("task", ["tiny-pos", "tiny-dep", "tiny-trec"])
 def test_checkpoint_loads_and_changes_vectors(tiny_tasks, task):
-    from ftprobe.extract import load_encoder, vectors
-    from ftprobe.finetune import META_FILE, finetuned_checkpoint
-    from ftprobe.pipeline import load_task
+    from ftprobe.engine.extract import vectors
+    from ftprobe.engine.finetune import META_FILE, finetuned_checkpoint
+    from ftprobe.engine.loading import load_encoder, load_task
 
     path = finetuned_checkpoint(MODEL, task, **FAST)
     meta = json.loads((path / META_FILE).read_text())
@@ -121,7 +121,7 @@ def test_checkpoint_loads_and_changes_vectors(tiny_tasks, task):
 
 
 def test_second_call_reuses_checkpoint(tiny_tasks):
-    from ftprobe.finetune import finetuned_checkpoint
+    from ftprobe.engine.finetune import finetuned_checkpoint
 
     first = finetuned_checkpoint(MODEL, "tiny-pos", **FAST)
     stamp = (first / "model.safetensors").stat().st_mtime_ns
@@ -130,9 +130,8 @@ def test_second_call_reuses_checkpoint(tiny_tasks):
 
 
 def test_key_covers_encoder_task_hyperparameters_and_seed(tiny_tasks):
-    from ftprobe.extract import load_encoder
-    from ftprobe.finetune import FinetuneConfig, checkpoint_key
-    from ftprobe.pipeline import load_task
+    from ftprobe.engine.finetune import FinetuneConfig, checkpoint_key
+    from ftprobe.engine.loading import load_encoder, load_task
 
     enc = load_encoder(MODEL)
     spec, data = load_task("tiny-pos")
@@ -156,8 +155,8 @@ def test_key_covers_encoder_task_hyperparameters_and_seed(tiny_tasks):
 
 def test_save_every_keeps_checkpoints_and_training_is_seeded(tiny_tasks, tmp_path, monkeypatch):
     from ftprobe import settings
-    from ftprobe.extract import load_encoder
-    from ftprobe.finetune import checkpoint_series, finetuned_checkpoint, read_meta
+    from ftprobe.engine.finetune import checkpoint_series, finetuned_checkpoint, read_meta
+    from ftprobe.engine.loading import load_encoder
 
     first = finetuned_checkpoint(MODEL, "tiny-trec", **FAST)
     monkeypatch.setenv("FTPROBE_CACHE_DIR", str(tmp_path))
@@ -173,7 +172,7 @@ def test_save_every_keeps_checkpoints_and_training_is_seeded(tiny_tasks, tmp_pat
 
 
 def test_schedule_warms_up_then_decays():
-    from ftprobe.finetune import _schedule
+    from ftprobe.engine.finetune import _schedule
 
     f = _schedule(20, 0.1)
     assert [f(s) for s in range(3)] == pytest.approx([0.5, 1.0, 1.0])
@@ -182,8 +181,8 @@ def test_schedule_warms_up_then_decays():
 
 
 def test_bad_options_are_one_line_errors(tiny_tasks):
+    from ftprobe.engine.finetune import finetuned_checkpoint
     from ftprobe.errors import FtprobeError, UnknownNameError
-    from ftprobe.finetune import finetuned_checkpoint
 
     with pytest.raises(FtprobeError, match="--epochs must be at least 1"):
         finetuned_checkpoint(MODEL, "tiny-pos", epochs=0)
@@ -206,7 +205,7 @@ def test_finetune_command(tiny_tasks):
         MODEL,
         "--epochs",
         "1",
-        "--batch-size",
+        "--ft-batch-size",
         "16",
         "--max-train-examples",
         "32",

@@ -11,7 +11,7 @@ CLF = {"sizes": "32x32", "l2": "1e-4", "seeds": 1, "max_iter": 30}
 
 
 def _cfg(out, **kw):
-    from ftprobe.matrix import MatrixConfig
+    from ftprobe.studies.matrix import MatrixConfig
 
     base = dict(
         model=MODEL,
@@ -26,10 +26,12 @@ def _cfg(out, **kw):
 
 
 def test_matrix_resumes_after_interruption(tiny_tasks, tmp_path):  # noqa: F811
-    from ftprobe.matrix import cell_path, run_matrix
+    from ftprobe.report.plots import plot_matrix
+    from ftprobe.studies.matrix import cell_path, run_matrix
 
     out = tmp_path / "m"
     first = run_matrix(_cfg(out, max_cells=1))
+    plot_matrix(first, out / "matrix.png")  # the report layer draws the plot
     assert first["new_cells"] == 1 and not first["complete"]
     assert first["values"][0][0] is not None and first["values"][1][0] is None
     done = cell_path(out, "original", "tiny-pos")
@@ -50,6 +52,7 @@ def test_matrix_resumes_after_interruption(tiny_tasks, tmp_path):  # noqa: F811
         assert all(0.0 <= v <= 1.0 for v in row)
     assert third["min_distance_change"] is None  # not a DirectProbe matrix
     assert run_matrix(_cfg(out))["new_cells"] == 0
+    plot_matrix(third, out / "matrix.png")
 
     csv_lines = (out / "matrix.csv").read_text().splitlines()
     assert csv_lines[0].startswith("encoder,probed_task,accuracy") and len(csv_lines) == 5
@@ -99,8 +102,8 @@ def test_matrix_command_and_errors(tiny_tasks, tmp_path):  # noqa: F811
 
 
 def test_directprobe_matrix_reports_min_distance_change(tiny_tasks, tmp_path):  # noqa: F811
-    from ftprobe.matrix import cell_path, run_matrix
-    from ftprobe.stats import min_distance_change
+    from ftprobe.engine.stats import min_distance_change
+    from ftprobe.studies.matrix import cell_path, run_matrix
 
     out = tmp_path / "dp"
     cfg = _cfg(

@@ -9,9 +9,9 @@ import pytest
 
 from ftprobe import atomic
 from ftprobe.api import Example, ProbeResult, Split, TaskData
-from ftprobe.cli import parse_options
+from ftprobe.engine.probing import layer_indices, parse_options, probe_data
+from ftprobe.engine.rundir import write_run_dir
 from ftprobe.errors import FtprobeError
-from ftprobe.pipeline import layer_indices, probe_data, write_run_dir
 
 
 @pytest.mark.parametrize(
@@ -64,7 +64,7 @@ def test_run_dir_is_all_or_nothing(tmp_path):
 
 
 def test_device_reaches_only_probes_that_declare_it():
-    from ftprobe.pipeline import with_device
+    from ftprobe.engine.probing import with_device
 
     assert with_device("classifier", {}, "cuda") == {"device": "cuda"}
     assert with_device("classifier", {"device": "cpu"}, "cuda") == {"device": "cpu"}

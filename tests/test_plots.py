@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from ftprobe import atomic, plots
-from ftprobe.dynamics import CENTROIDS_FILE, centroid_key
+from ftprobe import atomic
 from ftprobe.errors import FtprobeError
+from ftprobe.report import plots
+from ftprobe.studies.dynamics import CENTROIDS_FILE, centroid_key
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LABELS = ["ADJ", "NOUN", "VERB"]
@@ -37,9 +38,9 @@ def _dynamics(tmp_path, steps=(0, 2, 4), layers=(2, 3)):
         entry = {"step": s, "layers": {}}
         for layer in layers:
             entry["layers"][str(layer)] = {
-                "outside_min": {lab: 1.0 + 0.1 * s + i for i, lab in enumerate(LABELS)},
+                "label_min_distance": {lab: 1.0 + 0.1 * s + i for i, lab in enumerate(LABELS)},
                 "similarity_to_original": 1.0 - 0.05 * s,
-                "vec": [1.0, 2.0, 3.0],
+                "pair_distances": [1.0, 2.0, 3.0],
             }
             arrays[centroid_key(s, layer)] = rng.normal(size=(len(LABELS), 8)) + s
         rec["steps"].append(entry)
@@ -50,11 +51,11 @@ def _dynamics(tmp_path, steps=(0, 2, 4), layers=(2, 3)):
 
 def _compare_record():
     def row(layer):
-        dp = {"n_clusters": 5, "n_labels": 3, "linearly_separable": False, "accuracy": 0.7}
+        geo = {"clusters": 5, "labels": 3, "separable": False, "accuracy": 0.7}
         return {
             "layer": layer,
-            "classifier": {"before": 0.8, "after": 0.9, "change": 0.1},
-            "directprobe": {"before": dp, "after": {**dp, "n_clusters": 3}},
+            "accuracy": {"before": 0.8, "after": 0.9, "change": 0.1},
+            "geometry": {"before": geo, "after": {**geo, "clusters": 3}},
             "min_distance": {"increased": 2, "decreased": 1, "mean_change": 0.2, "per_label": {}},
             "before_after_similarity": 0.7,
             "train_test_similarity": {"before": None, "after": 0.9},
@@ -62,6 +63,7 @@ def _compare_record():
 
     return {
         "config": {"task": "pos", "model": "m", "finetuned_on": "pos"},
+        "probes": {"accuracy": "classifier", "geometry": "directprobe"},
         "layers": [row(0), row(1), row(2)],
     }
 

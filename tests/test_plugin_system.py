@@ -11,8 +11,18 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from ftprobe import hookimpl, hookspecs, pluginmanager, registry
-from ftprobe.api import EncoderSpec, Example, ProbeResult, ProbeSpec, Split, TaskData, TaskSpec
+from ftprobe import hookimpl, hookspecs, pluginmanager
+from ftprobe import pluginmanager as registry
+from ftprobe.api import (
+    EncoderSpec,
+    Example,
+    ProbeResult,
+    ProbeSpec,
+    SimilaritySpec,
+    Split,
+    TaskData,
+    TaskSpec,
+)
 from ftprobe.errors import UnknownNameError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,6 +62,11 @@ class AllHooks:
     def register_probes(self, register):
         self.called.add("register_probes")
         register(ProbeSpec("tiny-probe", "Always right.", factory=_Probe))
+
+    @hookimpl
+    def register_measures(self, register):
+        self.called.add("register_measures")
+        register(SimilaritySpec("tiny-measure", "Always one.", compute=lambda a, b: 1.0))
 
     @hookimpl
     def register_commands(self, cli):
@@ -117,6 +132,7 @@ def test_in_process_plugin_registers_every_hook(all_hooks):
     assert registry.tasks().get("tiny-task").target == "word"
     assert registry.encoders().get("tiny-encoder").name == "tiny-encoder"
     assert registry.probes().get("tiny-probe").name == "tiny-probe"
+    assert registry.measures().get("tiny-measure").name == "tiny-measure"
     pm = pluginmanager.get_plugin_manager()
     pm.hook.register_commands(cli=cli_module.cli)
     res = CliRunner().invoke(cli_module.cli, ["tiny-hello"])

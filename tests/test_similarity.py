@@ -112,7 +112,7 @@ def test_identical_encoders_give_one_and_zero_on_every_layer(tmp_path):
 
 
 def test_finetuned_encoder_is_less_similar_in_its_top_layer(tiny_tasks, tmp_path):  # noqa: F811
-    from ftprobe.similarity import similarity
+    from ftprobe.studies.similarity import similarity
 
     rec = similarity(
         "pos",
@@ -143,8 +143,8 @@ def test_finetuned_encoder_is_less_similar_in_its_top_layer(tiny_tasks, tmp_path
 def test_attention_maps_exclude_padding():
     """A sentence's maps are the same alone and batched with a much longer sentence, and
     every query row is a distribution over the sentence's own tokens."""
-    from ftprobe.extract import load_encoder
-    from ftprobe.similarity import attentions
+    from ftprobe.engine.loading import load_encoder
+    from ftprobe.studies.similarity import attentions
 
     enc = load_encoder(MODEL)
     implementation = enc.model.config._attn_implementation
@@ -167,7 +167,7 @@ class MeanCosine:
     """A third-party measure: the mean cosine of paired rows."""
 
     @hookimpl
-    def register_probes(self, register):
+    def register_measures(self, register):
         def compute(a, b):
             num = (a * b).sum(axis=1)
             return float(np.mean(num / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)))
@@ -176,8 +176,8 @@ class MeanCosine:
 
 
 def test_third_party_measure_runs_and_missing_values_are_explained(tiny_tasks, tmp_path):  # noqa: F811
-    from ftprobe.registry import invalidate
-    from ftprobe.similarity import similarity
+    from ftprobe.pluginmanager import invalidate
+    from ftprobe.studies.similarity import similarity
 
     pluginmanager.register(MeanCosine(), name="mean-cos-plugin")
     invalidate()
@@ -201,7 +201,7 @@ def test_third_party_measure_runs_and_missing_values_are_explained(tiny_tasks, t
 
 
 def test_bad_requests_are_one_line_errors(tmp_path):
-    from ftprobe.similarity import resolve_measures, similarity
+    from ftprobe.studies.similarity import resolve_measures, similarity
 
     with pytest.raises(
         FtprobeError,

@@ -9,7 +9,7 @@ import pytest
 from ftprobe import settings
 from ftprobe.datafiles import DataSource
 from ftprobe.errors import DataError
-from ftprobe.registry import tasks
+from ftprobe.pluginmanager import tasks
 
 PUD = "ud_english_pud/en_pud-ud-test.conllu"
 TREC_TRAIN = "trec/train_5500.label"

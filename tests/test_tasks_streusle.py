@@ -11,7 +11,7 @@ import pytest
 
 from ftprobe.api import TaskData
 from ftprobe.datafiles import DataSource
-from ftprobe.registry import tasks
+from ftprobe.pluginmanager import tasks
 from ftprobe.settings import Settings
 
 LEX_FIELDS = [

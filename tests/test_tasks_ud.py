@@ -12,9 +12,9 @@ import pytest
 
 from ftprobe.api import TaskData
 from ftprobe.datafiles import DataSource
+from ftprobe.pluginmanager import tasks
 from ftprobe.plugins.tasks import ud
 from ftprobe.plugins.tasks.conllu_reader import read_sentences
-from ftprobe.registry import tasks
 from ftprobe.settings import Settings
 
 UPOS = "ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split()

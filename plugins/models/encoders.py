@@ -92,6 +92,7 @@ def specs() -> list[EncoderSpec]:
             description=f"uncased Google BERT {name.split('-')[1]} ({about}); hub id {repo}",
             load=_hub_loader(name, repo),
             aliases=(repo,),
+            finetune_epochs=3 if name == "bert-base" else None,  # the paper: 3 for BERT-base
         )
         for name, (repo, about) in BERT_FAMILY.items()
     ]
@@ -101,6 +102,7 @@ def specs() -> list[EncoderSpec]:
             description="all-MiniLM-L6-v2 (6 layers, 384-d), packaged: works offline",
             load=_load_minilm_l6,
             aliases=("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"),
+            default=True,  # the offline default encoder
         ),
         EncoderSpec(
             name="minilm-l3",

@@ -17,7 +17,7 @@ from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ftprobe import hookimpl
-from ftprobe.api import ProbeData, ProbeResult, ProbeSpec
+from ftprobe.api import Accuracy, ProbeData, ProbeResult, ProbeSpec
 from ftprobe.errors import FtprobeError
 from ftprobe.plugins.probes.classifier_options import Options, parse
 
@@ -302,7 +302,13 @@ class ClassifierProbe:
                 f"{g['val_loss']:.4f}\t{g['iterations']}\t{'*' if i == best else ''}"
             )
         files = {"predictions.txt": "\n".join(lines) + "\n", "grid.tsv": "\n".join(rows) + "\n"}
-        return ProbeResult(metrics=metrics, main_metric="accuracy", files=files)
+        accuracy = Accuracy(
+            mean=metrics["accuracy"],
+            std=metrics["accuracy_std"],
+            majority=metrics["majority_baseline"],
+            per_label=per_label,
+        )
+        return ProbeResult(metrics=metrics, main_metric="accuracy", files=files, accuracy=accuracy)
 
 
 def make_classifier(**options: Any) -> ClassifierProbe:
@@ -325,6 +331,9 @@ def register_probes(register):
             factory=make_classifier,
             device_option=True,
             aliases=("mlp",),
+            provides=("accuracy",),
+            default_for=("accuracy",),
+            options=Options,
         )
     )
     register(
@@ -334,5 +343,7 @@ def register_probes(register):
             "split, retrained with 5 seeds; test accuracy mean ± std",
             factory=make_linear,
             device_option=True,
+            provides=("accuracy",),
+            options=Options,
         )
     )

@@ -22,21 +22,27 @@ DEFAULT_L2: tuple[float, ...] = (1e-6, 1e-4, 1e-2)
 class Options:
     """The parsed options; ``sizes`` is the grid of hidden-layer sizes (``()`` = linear)."""
 
-    sizes: tuple[tuple[int, ...], ...] = DEFAULT_SIZES
-    l2: tuple[float, ...] = DEFAULT_L2
-    max_iter: int = 200
-    seeds: int = 5
-    val_fraction: float = 0.1
-    patience: int = 10
-    batch_size: int = 256
-    lr: float = 1e-3
-    grid_max_train: int = 20000
-    iter_size: int = 20000
-    threads: int = 0  # 0 = auto: 1 thread for small sets, torch's setting otherwise
-    standardize: bool = False
-    device: str = "cpu"
-    paper_grid: bool = False
-    given: dict[str, Any] = field(default_factory=dict)
+    sizes: tuple[tuple[int, ...], ...] = field(
+        default=DEFAULT_SIZES, metadata={"help": "grid of hidden sizes, e.g. 64x64,256x256"}
+    )
+    l2: tuple[float, ...] = field(default=DEFAULT_L2, metadata={"help": "grid of L2 weights"})
+    max_iter: int = field(default=200, metadata={"help": "most epochs per model"})
+    seeds: int = field(default=5, metadata={"help": "retrainings of the best configuration"})
+    val_fraction: float = field(default=0.1, metadata={"help": "validation share of train"})
+    patience: int = field(default=10, metadata={"help": "epochs without improvement to stop"})
+    batch_size: int = field(default=256, metadata={"help": "training batch"})
+    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
+    grid_max_train: int = field(
+        default=20000, metadata={"help": "grid search on a stratified sample (0 = all)"}
+    )
+    iter_size: int = field(default=20000, metadata={"help": "examples per epoch on large sets"})
+    threads: int = field(default=0, metadata={"help": "torch threads (0 = auto)"})
+    standardize: bool = field(default=False, metadata={"help": "z-score the vectors"})
+    device: str = field(default="cpu", metadata={"help": "cpu, cuda, ... (run --device sets it)"})
+    paper_grid: bool = field(
+        default=False, metadata={"help": "the paper's grid: 16 sizes x 8 L2 weights"}
+    )
+    given: dict[str, Any] = field(default_factory=dict, metadata={"internal": True})
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -57,6 +57,6 @@ MEASURES = (
 
 
 @hookimpl
-def register_probes(register):
+def register_measures(register):
     for spec in MEASURES:
         register(spec)

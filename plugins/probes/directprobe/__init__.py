@@ -8,6 +8,7 @@ this many pairs, else only those that decide each label pair's minimum; default 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from ftprobe import hookimpl
@@ -33,6 +34,20 @@ def _as_int(name: str, value: Any) -> int:
     return out
 
 
+@dataclass
+class DirectProbeOptions:
+    """DirectProbe's options (``-o key=value``)."""
+
+    top_k: int = field(default=3, metadata={"help": "nearest clusters listed per test point"})
+    all_pairs_limit: int = field(
+        default=5000,
+        metadata={"help": "cross-label cluster pairs up to which every distance is computed"},
+    )
+    label_lp_limit: int = field(
+        default=1500, metadata={"help": "largest label pair given one whole-label LP"}
+    )
+
+
 class DirectProbe:
     """Fit: cluster the training vectors. Evaluate: nearest-hull accuracy and distance report.
 
@@ -40,7 +55,7 @@ class DirectProbe:
     cluster), ``train_`` (the training data).
     """
 
-    OPTIONS = ("top_k", "all_pairs_limit", "label_lp_limit")
+    OPTIONS = tuple(f.name for f in fields(DirectProbeOptions))
 
     def __init__(self, **options: Any):
         from ftprobe.errors import FtprobeError
@@ -121,5 +136,8 @@ def register_probes(register):
             name="directprobe",
             description="DirectProbe: label-pure clusters with disjoint convex hulls (exact LP/QP)",
             factory=DirectProbe,
+            provides=("accuracy", "geometry"),
+            default_for=("run", "geometry"),
+            options=DirectProbeOptions,
         )
     )

@@ -171,7 +171,7 @@ def _fmt(v: float | None) -> str:
 
 def build_result(probe, test):
     """The ProbeResult of a fitted probe on ``test``: metrics and the seed code's text files."""
-    from ftprobe.api import ProbeResult
+    from ftprobe.api import Accuracy, Geometry, ProbeResult
 
     cr = probe.clusters_
     labels = list(probe.train_.labels)
@@ -228,4 +228,19 @@ def build_result(probe, test):
             f"test points: {len(ytest)}\naccuracy: {acc:.6f}\n"
         ),
     }
-    return ProbeResult(metrics=metrics, main_metric="accuracy", files=files)
+    geometry = Geometry(
+        clusters=cr.n_clusters,
+        labels=n_labels,
+        train_labels=metrics["n_train_labels"],
+        separable=metrics["linearly_separable"],
+        label_pairs=stats["label_pairs"],
+        pair_distances=stats["vec"],
+        label_min_distance=stats["outside_min"],
+    )
+    return ProbeResult(
+        metrics=metrics,
+        main_metric="accuracy",
+        files=files,
+        accuracy=Accuracy(mean=acc),
+        geometry=geometry,
+    )

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ftprobe.cli import options
 from ftprobe.errors import FtprobeError
 
 
@@ -16,7 +17,7 @@ def export(out: Path, split: str, vecs: Any, examples: list[Any], meta: dict[str
     """Write ``out/SPLIT/layer_KK.npy`` per layer, ``labels.txt`` (one label per line, row
     order) and ``examples.tsv`` (sentence id, target word indices, label, sentence)."""
     from ftprobe import atomic
-    from ftprobe.cache import save_npy
+    from ftprobe.engine.cache import save_npy
 
     folder = out / split
     for layer in range(vecs.shape[0]):
@@ -31,20 +32,12 @@ def export(out: Path, split: str, vecs: Any, examples: list[Any], meta: dict[str
 
 
 @click.command()
-@click.option("--task", "-t", "task_name", required=True, help="Task name (see `ftprobe tasks`).")
-@click.option(
-    "--model",
-    "-m",
-    "model_name",
-    default="minilm-l6",
-    show_default=True,
-    help="Encoder name, Hugging Face id or local model directory (see `ftprobe models`).",
-)
+@options.task()
+@options.model()
 @click.option(
     "--split", "-s", "splits", multiple=True, help="Split(s) to encode (default: all the task's)."
 )
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or mps.")
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@options.encoding
 @click.option(
     "--max-length",
     type=click.IntRange(min=8),
@@ -58,8 +51,8 @@ def export(out: Path, split: str, vecs: Any, examples: list[Any], meta: dict[str
     help="Also export: OUT/SPLIT/layer_KK.npy, labels.txt, examples.tsv, meta.json.",
 )
 def encode(
-    task_name: str,
-    model_name: str,
+    task: str,
+    model: str | None,
     splits: tuple[str, ...],
     device: str,
     batch_size: int,
@@ -68,11 +61,14 @@ def encode(
 ) -> None:
     """Encode a task's splits with an encoder: every layer, cached on disk."""
     from ftprobe.datafiles import DataSource
-    from ftprobe.extract import load_encoder, resolve_device, vectors
-    from ftprobe.registry import encoders, tasks
+    from ftprobe.engine.extract import device_name, resolve_device, vectors
+    from ftprobe.engine.loading import load_encoder
+    from ftprobe.pluginmanager import encoders, tasks
 
-    spec = tasks().get(task_name)
+    model_name = options.resolve_model(model)
+    spec = tasks().get(task)
     encoders().get(model_name)  # fail on a bad name before loading anything
+    device = device_name(device)
     resolve_device(device)
     data = spec.load(DataSource())
     wanted = list(splits) or list(data.splits)
@@ -124,7 +120,7 @@ def cache() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def cache_ls(as_json: bool) -> None:
     """List cached vector entries (finished and partial)."""
-    from ftprobe import cache as vcache
+    from ftprobe.engine import cache as vcache
 
     items = vcache.entries()
     if as_json:
@@ -159,7 +155,7 @@ def cache_ls(as_json: bool) -> None:
 @click.option("--partial", is_flag=True, help="Only unfinished (partial) entries.")
 def cache_clear(task_name: str | None, model_name: str | None, partial: bool) -> None:
     """Remove cached vectors (all of them unless filtered)."""
-    from ftprobe import cache as vcache
+    from ftprobe.engine import cache as vcache
 
     if model_name is not None:
         model_name = _encoder_name(model_name)
@@ -178,7 +174,7 @@ def cache_clear(task_name: str | None, model_name: str | None, partial: bool) ->
 def _encoder_name(name: str) -> str:
     """The name an encoder is cached under: canonical for registered names and aliases,
     the resolved path for a local directory, else as typed."""
-    from ftprobe.registry import encoders
+    from ftprobe.pluginmanager import encoders
 
     reg = encoders()
     if name in reg:
@@ -186,8 +182,3 @@ def _encoder_name(name: str) -> str:
     if Path(name).expanduser().is_dir():
         return str(Path(name).expanduser().resolve())
     return name
-
-
-def add(cli: click.Group) -> None:
-    cli.add_command(encode)
-    cli.add_command(cache)

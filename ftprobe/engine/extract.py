@@ -3,7 +3,7 @@ one forward pass per batch, and its on-disk cache.
 
 Speed on CPU comes from encoding each distinct sentence once, batching sentences sorted by
 subword length with dynamic padding, ``torch.inference_mode`` and gathering only the target
-positions of every layer (see :mod:`ftprobe.pooling`).
+positions of every layer (see :mod:`ftprobe.engine.pooling`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ftprobe import cache, pooling
 from ftprobe.api import Example, LoadedEncoder, TargetKind, TaskData, TaskSpec
+from ftprobe.engine import cache, pooling
 from ftprobe.errors import FtprobeError
 
 # Bump when the vectors extraction writes change for the same inputs: part of every cache key.
@@ -26,22 +26,14 @@ EXTRACTION_VERSION = "1"
 CHUNK_EXAMPLES = 4096  # examples per resumable cache chunk
 TOKENS_PER_SENTENCE = 128  # padded-token budget per batch = batch_size * this
 
-_loaded: dict[str, LoadedEncoder] = {}
 
+def device_name(device: str | None) -> str:
+    """``auto`` (or None) as ``cuda`` when torch sees a GPU, else ``cpu``; others unchanged."""
+    if device not in (None, "auto"):
+        return str(device)
+    import torch
 
-def load_encoder(name: str) -> LoadedEncoder:
-    """Look ``name`` up in the encoder registry and load it (once per process)."""
-    from ftprobe import registry
-
-    if name not in _loaded:
-        spec = registry.encoders().get(name)
-        _loaded[name] = spec.load(name)
-    return _loaded[name]
-
-
-def forget_encoders() -> None:
-    """Drop loaded encoders (tests, or to free memory)."""
-    _loaded.clear()
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def resolve_device(device: str | Any | None) -> Any:
@@ -284,3 +276,17 @@ def vectors(
             "seconds": round(stats.seconds, 3),
         }
         return builder.finish(meta)
+
+
+def split_vectors(
+    spec: TaskSpec,
+    data: TaskData,
+    encoder: LoadedEncoder,
+    device: str = "cpu",
+    batch_size: int = 64,
+    splits: Sequence[str] = ("train", "test"),
+) -> dict[str, np.ndarray]:
+    """The cached vectors of each of ``splits`` (default train and test)."""
+    return {
+        s: vectors(spec, data, s, encoder, device=device, batch_size=batch_size) for s in splits
+    }

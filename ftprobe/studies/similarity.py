@@ -22,17 +22,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ftprobe import __version__, atomic
-from ftprobe.api import ProbeSpec, SimilaritySpec
-from ftprobe.compare import slug
+from ftprobe.api import LoadedEncoder, SimilaritySpec
+from ftprobe.engine.extract import group_by_sentence, resolve_device, vectors
+from ftprobe.engine.finetune import encoder_for
+from ftprobe.engine.loading import load_task
+from ftprobe.engine.pooling import check_fast, model_max_length
+from ftprobe.engine.probing import layer_indices
+from ftprobe.engine.rundir import DEFAULT_RUNS_DIR, slug
 from ftprobe.errors import FtprobeError
-from ftprobe.progress import log
+from ftprobe.pluginmanager import encoders, measures, probes, tasks
+from ftprobe.progress import bar, log
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
-
-    from ftprobe.api import LoadedEncoder
-
-DEFAULT_RUNS_DIR = Path("ftprobe-runs")
 RESULT_FILE = "similarity.json"
 MAX_SENTENCES = 200
 
@@ -40,16 +42,12 @@ MAX_SENTENCES = 200
 # ----------------------------------------------------------------------- measures
 def similarity_measures() -> list[SimilaritySpec]:
     """Every registered similarity measure: vector measures, then attention ones, by name."""
-    from ftprobe.registry import probes
-
-    found = [s for s in probes() if isinstance(s, SimilaritySpec)]
+    found = list(measures())
     return sorted(found, key=lambda s: (s.input == "attentions", s.name))
 
 
 def resolve_measures(names: Sequence[str] | None) -> list[SimilaritySpec]:
     """The measures ``names`` (all registered ones when None or empty), checked."""
-    from ftprobe.registry import probes
-
     known = similarity_measures()
     if not names:
         if not known:
@@ -58,14 +56,14 @@ def resolve_measures(names: Sequence[str] | None) -> list[SimilaritySpec]:
     listing = ", ".join(s.name for s in known) or "none"
     out: list[SimilaritySpec] = []
     for name in dict.fromkeys(n.strip() for n in names if n.strip()):
-        if name not in probes():
-            raise FtprobeError(f"unknown similarity measure {name!r}; known measures: {listing}")
-        spec = probes().get(name)
-        if isinstance(spec, ProbeSpec):
+        if name in probes():
             raise FtprobeError(
                 f"{name!r} is a probe, not a similarity measure; run it with "
                 f"`ftprobe run --probe {name}` (measures: {listing})"
             )
+        if name not in measures():
+            raise FtprobeError(f"unknown similarity measure {name!r}; known measures: {listing}")
+        spec = measures().get(name)
         if spec.input not in ("vectors", "attentions"):
             raise FtprobeError(
                 f"measure {name!r} declares input {spec.input!r}; its plugin must use "
@@ -116,10 +114,6 @@ def attentions(
     ``s`` (padding removed; sentences cut to the model window)."""
     import numpy as np
     import torch
-
-    from ftprobe.extract import resolve_device
-    from ftprobe.pooling import check_fast, model_max_length
-    from ftprobe.progress import bar
 
     check_fast(encoder.tokenizer, encoder.name)
     dev = resolve_device(device)
@@ -219,9 +213,6 @@ def similarity(
     """Compare ``model`` with its fine-tuned version (``finetuned_on``) or with encoder
     ``against`` on one task split, per layer and measure. Writes the results to ``out`` when
     given. Returns the JSON record."""
-    from ftprobe.pipeline import layer_indices, load_encoder, load_task
-    from ftprobe.registry import encoders, tasks
-
     t0 = time.perf_counter()
     if (finetuned_on is None) == (against is None):
         raise FtprobeError("give exactly one of --finetuned-on TASK or --against MODEL")
@@ -241,11 +232,11 @@ def similarity(
         raise FtprobeError(
             f"task {task!r} has no split {split!r}; splits: {', '.join(data.splits)}"
         )
-    first = load_encoder(model)
+    first = encoder_for(model)
     if finetuned_on is not None:
-        second = load_encoder(model, finetuned_on, **(finetune_options or {}))
+        second = encoder_for(model, finetuned_on, **(finetune_options or {}))
     else:
-        second = load_encoder(str(against))
+        second = encoder_for(str(against))
     if first.num_layers != second.num_layers:
         raise FtprobeError(
             f"{first.name} has {first.num_layers} layers and {second.name} {second.num_layers}; "
@@ -261,8 +252,6 @@ def similarity(
     vector_specs = [s for s in specs if s.input == "vectors"]
     if vector_specs:
         import numpy as np
-
-        from ftprobe.extract import vectors
 
         va = vectors(spec, data, split, first, device=device, batch_size=batch_size)
         vb = vectors(spec, data, split, second, device=device, batch_size=batch_size)
@@ -280,8 +269,6 @@ def similarity(
 
     attention_specs = [s for s in specs if s.input == "attentions"]
     if attention_specs:
-        from ftprobe.extract import group_by_sentence
-
         sentences = list(group_by_sentence(examples))
         sentences = [sentences[i] for i in seeded_subset(len(sentences), max_sentences, seed)]
         n_sentences = len(sentences)
@@ -371,80 +358,12 @@ def heads_csv(record: dict[str, Any], measure: str) -> str:
     return buf.getvalue()
 
 
-def figure_measure(record: dict[str, Any], measure: dict[str, Any]):
-    """One measure across layers (a line; gaps where missing)."""
-    from matplotlib.figure import Figure
-
-    name = measure["name"]
-    xs = [r["layer"] for r in record["layers"]]
-    ys = [r["scores"].get(name) for r in record["layers"]]
-    fig = Figure(figsize=(5.0, 3.4), layout="constrained")
-    ax = fig.add_subplot(1, 1, 1)
-    ax.plot(xs, [float("nan") if y is None else y for y in ys], marker="o")
-    ax.set_xlabel("layer (0 = embeddings)")
-    ax.set_ylabel(f"{name} ({measure['kind']})")
-    ax.set_xticks(xs)
-    if measure["kind"] == "similarity":
-        ax.axhline(1.0, color="grey", lw=0.8, ls=":")
-    else:
-        ax.axhline(0.0, color="grey", lw=0.8, ls=":")
-    ax.set_title(
-        f"{record['task']['name']}/{record['task']['split']}: {_pair_label(record)}", fontsize=9
-    )
-    ax.grid(alpha=0.3)
-    return fig
-
-
-def _pair_label(record: dict[str, Any]) -> str:
-    cfg = record["config"]
-    other = f"fine-tuned on {cfg['finetuned_on']}" if cfg.get("finetuned_on") else cfg["against"]
-    return f"{cfg['model']} vs {other}"
-
-
-def figure_heads(record: dict[str, Any], measure: str):
-    """Layer × head heatmap of a per-head measure."""
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    rows = [r for r in record["layers"] if r["per_head"].get(measure)]
-    grid = np.array([r["per_head"][measure] for r in rows], dtype=float)
-    fig = Figure(
-        figsize=(max(4.0, 0.45 * grid.shape[1] + 2), 0.45 * len(rows) + 1.8), layout="constrained"
-    )
-    ax = fig.add_subplot(1, 1, 1)
-    im = ax.imshow(grid, aspect="auto", cmap="viridis", origin="lower")
-    ax.set_xticks(range(grid.shape[1]))
-    ax.set_yticks(range(len(rows)), [str(r["layer"]) for r in rows])
-    ax.set_xlabel("head")
-    ax.set_ylabel("layer")
-    ax.set_title(f"{measure} per head · {_pair_label(record)}", fontsize=9)
-    fig.colorbar(im, ax=ax)
-    return fig
-
-
 def write_similarity(out: Path, record: dict[str, Any]) -> None:
-    """Write similarity.json, similarity.csv and the PNG plots into ``out`` (all or nothing)."""
-    from ftprobe.plots import save
-
+    """Write similarity.json, similarity.csv and the per-head CSVs into ``out`` (all or
+    nothing); the report draws the plots."""
     with atomic.directory(Path(out)) as tmp:
         atomic.write_json(tmp / RESULT_FILE, record)
         atomic.write_text(tmp / "similarity.csv", to_csv(record))
         for m in record["measures"]:
-            save(figure_measure(record, m), tmp / f"{m['name']}.png")
             if any(r["per_head"].get(m["name"]) for r in record["layers"]):
                 atomic.write_text(tmp / f"{m['name']}-heads.csv", heads_csv(record, m["name"]))
-                save(figure_heads(record, m["name"]), tmp / f"{m['name']}-heads.png")
-
-
-def table_rows(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Columns and rows of the printed layer × measure table."""
-    measures = record["measures"]
-    cols = ["layer"] + [m["name"] + (" ↓" if m["kind"] == "divergence" else " ↑") for m in measures]
-    rows = []
-    for r in record["layers"]:
-        cells = [str(r["layer"])]
-        for m in measures:
-            v = r["scores"].get(m["name"])
-            cells.append("-" if v is None else f"{v:.4f}")
-        rows.append(cells)
-    return cols, rows

@@ -13,15 +13,20 @@ import hashlib
 import io
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ftprobe import atomic
-from ftprobe.compare import DEFAULT_RUNS_DIR, slug, subsample
+from ftprobe.engine.extract import vectors
+from ftprobe.engine.finetune import encoder_for
+from ftprobe.engine.loading import load_task
+from ftprobe.engine.probing import fit_probe, layer_indices, probe_data, probe_spec, subsample
+from ftprobe.engine.rundir import DEFAULT_RUNS_DIR, slug
+from ftprobe.engine.stats import min_distance_change
 from ftprobe.errors import FtprobeError
+from ftprobe.pluginmanager import default_probe, encoders, tasks
 from ftprobe.progress import log
-from ftprobe.stats import min_distance_change
 
 ORIGINAL = "original"
 RESULT_FILE = "matrix.json"
@@ -32,7 +37,7 @@ class MatrixConfig:
     model: str
     finetune_on: list[str]
     probe_on: list[str]
-    probe: str = "directprobe"
+    probe: str = ""  # empty: the probe the plugins declare the default (``run``)
     probe_options: dict[str, Any] = field(default_factory=dict)
     finetune_options: dict[str, Any] = field(default_factory=dict)
     layer: str = "last"
@@ -78,23 +83,18 @@ def read_cell(path: Path, key: str) -> dict[str, Any] | None:
 
 
 def _validate(cfg: MatrixConfig) -> None:
-    from ftprobe.registry import encoders, probes, tasks
-
     if not cfg.probe_on:
         raise FtprobeError("--probe-on needs at least one task, e.g. --probe-on pos,ss-fxn")
     for name in (*cfg.finetune_on, *cfg.probe_on):
         tasks().get(name)
     encoders().get(cfg.model)
-    probes().get(cfg.probe)
+    probe_spec(cfg.probe)
     if cfg.max_cells is not None and cfg.max_cells < 0:
         raise FtprobeError(f"--max-cells must be 0 or more, got {cfg.max_cells}")
 
 
 def compute_cell(cfg: MatrixConfig, encoder: Any, col: str, layer_opt: str) -> dict[str, Any]:
     """Probe task ``col`` with ``encoder`` at the configured layer."""
-    from ftprobe.extract import vectors
-    from ftprobe.pipeline import fit_probe, layer_indices, load_task, probe_data
-
     layers = layer_indices(layer_opt, encoder.num_layers)
     if len(layers) != 1:
         raise FtprobeError(f"the matrix probes one layer; got --layer {layer_opt!r}")
@@ -113,6 +113,7 @@ def compute_cell(cfg: MatrixConfig, encoder: Any, col: str, layer_opt: str) -> d
         "main_metric": result.main_metric,
         "value": result.metrics.get(result.main_metric),
         "metrics": result.metrics,
+        "geometry": asdict(result.geometry) if result.geometry is not None else None,
         "encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint},
         "seconds": round(time.perf_counter() - t0, 3),
     }
@@ -121,8 +122,8 @@ def compute_cell(cfg: MatrixConfig, encoder: Any, col: str, layer_opt: str) -> d
 def run_matrix(cfg: MatrixConfig) -> dict[str, Any]:
     """Compute the missing cells (up to ``max_cells`` new ones), then write matrix.json/csv/png
     from every finished cell. ``complete`` in the result says whether all cells are done."""
-    from ftprobe.pipeline import load_encoder
-
+    if not cfg.probe:
+        cfg = replace(cfg, probe=default_probe("run", who="matrix"))
     _validate(cfg)
     out = Path(cfg.out) if cfg.out else cfg.default_out()
     key = cfg.cell_key()
@@ -135,7 +136,7 @@ def run_matrix(cfg: MatrixConfig) -> dict[str, Any]:
         if cfg.max_cells is not None and new >= cfg.max_cells:
             stopped = True
             break
-        encoder = load_encoder(cfg.model, ft_task, **cfg.finetune_options)
+        encoder = encoder_for(cfg.model, ft_task, **cfg.finetune_options)
         for col in todo:
             if cfg.max_cells is not None and new >= cfg.max_cells:
                 stopped = True
@@ -160,7 +161,7 @@ def assemble(cfg: MatrixConfig, out: Path, key: str) -> dict[str, Any]:
     main = next((c["main_metric"] for c in cells.values() if c), None)
     values = [[(cells[r, c] or {}).get("value") for c in cols] for r in rows]
     md = None
-    if any(c and "outside_min" in c["metrics"] for c in cells.values()):
+    if any(c and c.get("geometry") for c in cells.values()):
         md = []
         for r in rows:
             line = []
@@ -170,8 +171,8 @@ def assemble(cfg: MatrixConfig, out: Path, key: str) -> dict[str, Any]:
                     line.append(None)
                     continue
                 ch = min_distance_change(
-                    base["metrics"].get("outside_min") or {},
-                    cell["metrics"].get("outside_min") or {},
+                    (base.get("geometry") or {}).get("label_min_distance") or {},
+                    (cell.get("geometry") or {}).get("label_min_distance") or {},
                 )
                 line.append({k: ch[k] for k in ("increased", "decreased", "mean_change")})
             md.append(line)
@@ -225,8 +226,6 @@ def to_csv(record: dict[str, Any]) -> str:
 
 
 def write_matrix(out: Path, record: dict[str, Any]) -> None:
-    from ftprobe.plots import plot_matrix
-
+    """Write matrix.json and matrix.csv into ``out``; the report draws the plot."""
     atomic.write_json(out / RESULT_FILE, record)
     atomic.write_text(out / "matrix.csv", to_csv(record))
-    plot_matrix(record, out / "matrix.png")

@@ -1,9 +1,9 @@
 """Fine-tune an encoder with a linear head on exactly the representation a task probes.
 
-The head reads what the probe reads (``ftprobe.pooling.pooled_forward``): the mean of a word's
-subword vectors, the concatenation of two word vectors for a pair, ``[CLS]`` for a sentence.
+The head reads what the probe reads (``ftprobe.engine.pooling.pooled_forward``): the mean of a
+word's subword vectors, the concatenation of two word vectors for a pair, ``[CLS]`` for a sentence.
 Defaults follow the paper: Adam (AdamW without weight decay), lr 3e-4, linear schedule with
-10% warm-up, batch 32, 10 epochs (3 for bert-base).
+10% warm-up, batch 32, 10 epochs (fewer where the encoder's plugin declares it).
 
 Checkpoints live in ``<cache>/finetuned/<key>/`` in Hugging Face format (usable as
 ``--model DIR``) with ``ftprobe-finetune.json`` (config, loss curve, time); ``--save-every``
@@ -20,15 +20,17 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ftprobe import atomic
+from ftprobe.api import Example, LoadedEncoder, TaskData, TaskSpec
+from ftprobe.engine.extract import device_name
+from ftprobe.engine.loading import load_encoder, load_task
+from ftprobe.engine.pooling import pooled_forward
 from ftprobe.errors import FtprobeError
+from ftprobe.pluginmanager import encoders, tasks
 from ftprobe.progress import bar, log
 from ftprobe.settings import current
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ftprobe.api import Example, LoadedEncoder, TaskData, TaskSpec
 
 META_FILE = "ftprobe-finetune.json"
 FORMAT_VERSION = 1
@@ -60,15 +62,14 @@ class FinetuneConfig:
             raise FtprobeError(f"--max-examples must be at least 1, got {self.max_examples}")
 
 
+DEFAULT_EPOCHS = 10  # the paper's count for its smaller encoders
+
+
 def default_epochs(model: str) -> int:
-    """The paper's epoch count: 3 for bert-base, 10 for the smaller encoders."""
-    return 3 if "bert-base" in model.lower() else 10
-
-
-def default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    """The epoch count the encoder's plugin declares (``finetune_epochs``; the paper's 3 for
+    its largest encoder), else :data:`DEFAULT_EPOCHS`."""
+    declared = encoders().get(model).finetune_epochs
+    return declared if declared is not None else DEFAULT_EPOCHS
 
 
 def checkpoint_key(
@@ -146,9 +147,6 @@ def finetuned_checkpoint(
     A cached checkpoint is reused unless ``save_every`` asks for intermediate checkpoints it
     lacks (then it is trained again with them).
     """
-    from ftprobe.extract import load_encoder
-    from ftprobe.pipeline import load_task
-
     config = FinetuneConfig(
         epochs=epochs if epochs is not None else default_epochs(model),
         lr=lr,
@@ -170,6 +168,17 @@ def finetuned_checkpoint(
         return final
     train(encoder, spec, data, config, final, save_every=save_every, device=device)
     return final
+
+
+def encoder_for(
+    model: str, finetuned_on: str | None = None, **finetune_options: Any
+) -> LoadedEncoder:
+    """The encoder ``model``, or that encoder fine-tuned on task ``finetuned_on``."""
+    encoders().get(model)  # unknown names fail here, before any heavy import
+    if finetuned_on is None:
+        return load_encoder(model)
+    tasks().get(finetuned_on)
+    return load_encoder(str(finetuned_checkpoint(model, finetuned_on, **finetune_options)))
 
 
 def _schedule(total: int, warmup: float):
@@ -211,9 +220,7 @@ def train(
     """Fine-tune a copy of ``encoder`` and write the checkpoint to ``final`` atomically."""
     import torch
 
-    from ftprobe.pooling import pooled_forward
-
-    device = device or default_device()
+    device = device_name(device)
     labels = data.labels
     index = {label: i for i, label in enumerate(labels)}
     examples = train_examples(data, config.max_examples)

@@ -16,14 +16,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ftprobe import atomic
+from ftprobe.api import Geometry, ProbeData
+from ftprobe.engine.extract import split_vectors
+from ftprobe.engine.finetune import checkpoint_series, finetuned_checkpoint
+from ftprobe.engine.loading import load_encoder, load_task
+from ftprobe.engine.probing import fit_only, layer_data, layer_indices
+from ftprobe.engine.stats import pearson
 from ftprobe.errors import FtprobeError
 from ftprobe.progress import log
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
-
-    from ftprobe.api import ProbeData
-    from ftprobe.compare import CompareConfig
 
 RESULT_FILE = "dynamics.json"
 CENTROIDS_FILE = "centroids.npz"
@@ -45,16 +48,13 @@ def centroid_key(step: int, layer: int) -> str:
     return f"step{step}_layer{layer}"
 
 
-def dynamics(cfg: CompareConfig, out: Path) -> dict[str, Any]:
+def dynamics(cfg: Any, out: Path) -> dict[str, Any]:
     """Probe every checkpoint of ``cfg.model`` fine-tuned on ``cfg.finetuned_on`` (which must
-    have been trained with ``save_every``) and write ``dynamics.json`` + ``centroids.npz``."""
+    have been trained with ``save_every``) with ``cfg.geometry_probe`` and write
+    ``dynamics.json`` + ``centroids.npz``. ``cfg`` is a compare config (task, model,
+    finetuned_on, layers, seed, device, batch_size, geometry_probe, options_of, finetune_options,
+    max_train, max_test)."""
     import numpy as np
-
-    from ftprobe.compare import _spaces, encode, fit_stats
-    from ftprobe.extract import load_encoder
-    from ftprobe.finetune import checkpoint_series, finetuned_checkpoint
-    from ftprobe.pipeline import layer_indices, load_task
-    from ftprobe.stats import pearson
 
     t0 = time.perf_counter()
     ft = dict(cfg.finetune_options)
@@ -66,36 +66,36 @@ def dynamics(cfg: CompareConfig, out: Path) -> dict[str, Any]:
     series += [(step, str(path)) for step, path in checkpoint_series(final)]
     per_step: list[dict[str, Any]] = []
     arrays: dict[str, np.ndarray] = {}
-    base_vec: dict[int, dict[str, Any]] = {}
+    base: dict[int, Geometry] = {}
+    probe = cfg.geometry_probe
+    options = cfg.options_of(probe)
     layers: list[int] = []
     for step, name in series:
         log(f"checkpoint step {step}: {name}")
         encoder = load_encoder(name)
         layers = layers or layer_indices(cfg.layers, encoder.num_layers)
-        vecs = encode(spec, data, encoder, cfg)
+        vecs = split_vectors(spec, data, encoder, cfg.device, cfg.batch_size)
         entry: dict[str, Any] = {"step": step, "checkpoint": name, "layers": {}}
         for layer in layers:
-            space = _spaces(data, vecs, layer, cfg)
-            arrays[centroid_key(step, layer)] = centroids(space.train)
-            dp = fit_stats(cfg.directprobe, cfg.directprobe_options, space.train, cfg.seed)
+            train, _ = layer_data(data, vecs, layer, cfg.max_train, cfg.max_test, cfg.seed)
+            arrays[centroid_key(step, layer)] = centroids(train)
+            geo = fit_only(probe, options, train, cfg.seed).geometry
+            if geo is None:
+                raise FtprobeError(f"probe {probe!r} gave no geometry part; its plugin must")
             if step == 0:
-                base_vec[layer] = dp
-            sep = bool(dp.get("linearly_separable")) and bool(
-                base_vec[layer].get("linearly_separable")
-            )
+                base[layer] = geo
+            sep = geo.separable and base[layer].separable
             entry["layers"][str(layer)] = {
-                "n_clusters": dp.get("n_clusters"),
-                "n_labels": dp.get("n_labels"),
-                "linearly_separable": dp.get("linearly_separable"),
-                "outside_min": dp.get("outside_min"),
-                "vec": dp.get("vec"),
+                **asdict(geo),
                 "similarity_to_original": (
-                    pearson(base_vec[layer].get("vec") or [], dp.get("vec") or []) if sep else None
+                    pearson(base[layer].pair_distances, geo.pair_distances) if sep else None
                 ),
             }
         per_step.append(entry)
     record = {
         "kind": "dynamics",
+        "schema_version": 2,
+        "probe": probe,
         "config": {**asdict(cfg), "out": str(out)},
         "task": {"name": spec.name, "target": data.target, "labels": data.labels},
         "checkpoint": str(final),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ftprobe import atomic
 from ftprobe.errors import FtprobeError
+from ftprobe.studies.dynamics import CENTROIDS_FILE, centroid_key, load_centroids
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -47,21 +48,19 @@ def save(fig: Figure, path: Path) -> Path:
 
 # ------------------------------------------------------------------- compare
 def figure_compare(record: dict[str, Any]) -> Figure:
-    """Three panels over layers: classifier accuracy, cluster count, spatial similarity."""
+    """Three panels over layers: probe accuracy, cluster count, spatial similarity."""
     rows = record["layers"]
+    probes = record.get("probes", {})
     xs = [r["layer"] for r in rows]
     fig, (acc, clus, sim) = _figure(3)
-    acc.plot(xs, [_nan(r["classifier"]["before"]) for r in rows], "o-", label="before")
-    acc.plot(xs, [_nan(r["classifier"]["after"]) for r in rows], "s-", label="after")
-    acc.set(title="classifier accuracy", xlabel="layer", ylabel="accuracy")
-    clus.plot(
-        xs, [_nan(r["directprobe"]["before"]["n_clusters"]) for r in rows], "o-", label="before"
-    )
-    clus.plot(
-        xs, [_nan(r["directprobe"]["after"]["n_clusters"]) for r in rows], "s-", label="after"
-    )
-    clus.plot(xs, [_nan(_n_labels(r["directprobe"]["before"])) for r in rows], "k:", label="labels")
-    clus.set(title="DirectProbe clusters", xlabel="layer", ylabel="clusters")
+    acc.plot(xs, [_nan(r["accuracy"]["before"]) for r in rows], "o-", label="before")
+    acc.plot(xs, [_nan(r["accuracy"]["after"]) for r in rows], "s-", label="after")
+    acc.set(title=f"{probes.get('accuracy', 'probe')} accuracy", xlabel="layer", ylabel="accuracy")
+    geo = [(r["geometry"]["before"], r["geometry"]["after"]) for r in rows]
+    clus.plot(xs, [_nan(b.get("clusters")) for b, _ in geo], "o-", label="before")
+    clus.plot(xs, [_nan(a.get("clusters")) for _, a in geo], "s-", label="after")
+    clus.plot(xs, [_nan(_n_labels(b)) for b, _ in geo], "k:", label="labels")
+    clus.set(title=f"{probes.get('geometry', 'probe')} clusters", xlabel="layer", ylabel="clusters")
     sim.plot(xs, [_nan(r["before_after_similarity"]) for r in rows], "o-", label="before/after")
     sim.plot(
         xs,
@@ -108,7 +107,7 @@ def figure_min_distance(record: dict[str, Any], layers: Sequence[int] | None = N
     for ax, layer in zip(axes, layers, strict=True):
         for label in labels:
             ys = [
-                _nan((s["layers"][str(layer)].get("outside_min") or {}).get(label))
+                _nan((s["layers"][str(layer)].get("label_min_distance") or {}).get(label))
                 for s in record["steps"]
             ]
             if not all(math.isnan(y) for y in ys):
@@ -155,8 +154,6 @@ def figure_centroids(
     """Figure 3: PCA of label centroids across checkpoints, one panel per layer; each label's
     trajectory runs from a circle (original) to a star (final)."""
     import numpy as np
-
-    from ftprobe.dynamics import centroid_key
 
     layers = _layers(record, layers)
     all_labels = record["task"]["labels"]
@@ -237,8 +234,6 @@ def plot_dynamics(
     labels: Sequence[str] | None = None,
     layers: Sequence[int] | None = None,
 ) -> list[Path]:
-    from ftprobe.dynamics import CENTROIDS_FILE, load_centroids
-
     written = [
         save(figure_min_distance(record, layers), out / "min_distance.png"),
         save(figure_similarity(record, layers), out / "similarity.png"),
@@ -279,9 +274,9 @@ def regenerate(
     return written
 
 
-def _n_labels(dp: dict[str, Any]) -> Any:
+def _n_labels(geometry: dict[str, Any]) -> Any:
     """Labels present in the probed training data (the inventory when not reported)."""
-    return dp.get("n_train_labels") or dp.get("n_labels")
+    return geometry.get("train_labels") or geometry.get("labels")
 
 
 def _nan(value: Any) -> float:

@@ -1,0 +1,5 @@
+"""``python -m ftprobe.cli``: the same as the ``ftprobe`` command."""
+
+from ftprobe.cli import main
+
+main()

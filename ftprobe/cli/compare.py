@@ -1,0 +1,87 @@
+"""``ftprobe compare``: before vs after fine-tuning, per layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ftprobe.cli import options
+from ftprobe.cli.output import table
+from ftprobe.errors import FtprobeError
+
+
+@click.command()
+@options.task("Task to probe.")
+@options.model()
+@click.option("--finetuned-on", required=True, help="Task the encoder is fine-tuned on.")
+@options.layers("last")
+@options.seed
+@options.out("compare__")
+@click.option("--accuracy-probe", help="Probe providing accuracy [default: the plugins' default].")
+@click.option("--geometry-probe", help="Probe providing geometry [default: the plugins' default].")
+@options.probe_options
+@options.subsets
+@click.option(
+    "--checkpoints",
+    is_flag=True,
+    help="Also probe every --save-every checkpoint (dynamics plots).",
+)
+@options.encoding
+@options.finetuning
+def compare(
+    task: str,
+    model: str | None,
+    finetuned_on: str,
+    layers: str,
+    seed: int,
+    out: Path | None,
+    accuracy_probe: str | None,
+    geometry_probe: str | None,
+    probe_option: tuple[str, ...],
+    max_train: int | None,
+    max_test: int | None,
+    checkpoints: bool,
+    device: str,
+    batch_size: int,
+    finetune: dict[str, Any],
+) -> None:
+    """Before vs after fine-tuning, per layer: accuracy, clusters, distances, similarity."""
+    from ftprobe.engine.extract import device_name
+    from ftprobe.engine.probing import parse_options, split_options
+    from ftprobe.report.plots import plot_compare, plot_dynamics
+    from ftprobe.report.tables import compare_rows
+    from ftprobe.studies.compare import CompareConfig
+    from ftprobe.studies.compare import compare as run_compare
+    from ftprobe.studies.dynamics import dynamics
+
+    device = device_name(device)
+    model = options.resolve_model(model)
+    cfg = CompareConfig(
+        task=task,
+        model=model,
+        finetuned_on=finetuned_on,
+        layers=layers,
+        seed=seed,
+        device=device,
+        batch_size=batch_size,
+        accuracy_probe=accuracy_probe or "",
+        geometry_probe=geometry_probe or "",
+        finetune_options=options.finetune_settings(finetune, seed, device, finetuned_on),
+        max_train=max_train,
+        max_test=max_test,
+        out=out,
+    ).resolved()
+    names = list(dict.fromkeys([cfg.accuracy_probe, cfg.geometry_probe]))
+    cfg.probe_options = split_options(parse_options(probe_option), names)
+    if checkpoints and not cfg.finetune_options.get("save_every"):
+        raise FtprobeError("--checkpoints needs --save-every N (steps between checkpoints)")
+    record = run_compare(cfg)
+    target = Path(record["config"]["out"])
+    plot_compare(record, target / "compare.png")
+    cols, rows = compare_rows(record)
+    table(f"{task} · {model} · before vs after fine-tuning on {finetuned_on}", cols, rows)
+    if checkpoints:
+        plot_dynamics(dynamics(cfg, target), target)
+    click.echo(f"results: {target}")

@@ -1,0 +1,33 @@
+"""Load a task's splits and an encoder by name, through the plugin registries."""
+
+from __future__ import annotations
+
+from ftprobe.api import LoadedEncoder, TaskData, TaskSpec
+from ftprobe.datafiles import DataSource
+from ftprobe.errors import FtprobeError
+from ftprobe.pluginmanager import encoders, tasks
+
+_loaded: dict[str, LoadedEncoder] = {}
+
+
+def load_task(name: str) -> tuple[TaskSpec, TaskData]:
+    """Look a task up by name and load its splits."""
+    spec = tasks().get(name)
+    data = spec.load(DataSource())
+    for required in ("train", "test"):
+        if required not in data.splits:
+            raise FtprobeError(f"task {name!r} has no {required!r} split; its plugin must give one")
+    return spec, data
+
+
+def load_encoder(name: str) -> LoadedEncoder:
+    """Look ``name`` up in the encoder registry and load it (once per process)."""
+    if name not in _loaded:
+        spec = encoders().get(name)
+        _loaded[name] = spec.load(name)
+    return _loaded[name]
+
+
+def forget_encoders() -> None:
+    """Drop loaded encoders (tests, or to free memory)."""
+    _loaded.clear()

@@ -1,0 +1,1 @@
+"""The report layer: every plot and table drawn from the studies' records."""

@@ -1,0 +1,81 @@
+"""The human tables of the studies' records: columns and rows, printed by the CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ftprobe.api import ProbeResult
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def run_rows(record: dict[str, Any], results: dict[int, ProbeResult]) -> list[list[str]]:
+    """One row per probed layer: the main metric and the typed parts' headline numbers."""
+    rows = []
+    for layer, result in results.items():
+        metrics = record["layers"][str(layer)]
+        main = metrics["main_metric"]
+        extra = []
+        if result.geometry is not None:
+            g = result.geometry
+            extra += [f"clusters={g.clusters}", f"separable={g.separable}"]
+        if result.accuracy is not None:
+            a = result.accuracy
+            extra += [f"{k}={_fmt(v)}" for k, v in (("std", a.std), ("majority", a.majority))]
+            extra = [e for e in extra if not e.endswith("=None")]
+        rows.append([str(layer), f"{main}={_fmt(metrics[main])}", " ".join(extra)])
+    return rows
+
+
+def compare_rows(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Columns and rows of the human table (one row per layer)."""
+
+    def f(x: Any, spec: str = ".3f") -> str:
+        return "-" if x is None else format(x, spec)
+
+    cols = [
+        "layer",
+        "clf b",
+        "clf a",
+        "clusters b/a",
+        "labels",
+        "min-d +/-",
+        "mean Δ",
+        "r b/a",
+        "r tt b",
+        "r tt a",
+    ]
+    rows = []
+    for r in record["layers"]:
+        geo, md = r["geometry"], r["min_distance"]
+        rows.append(
+            [
+                str(r["layer"]),
+                f(r["accuracy"]["before"]),
+                f(r["accuracy"]["after"]),
+                f"{geo['before'].get('clusters')}/{geo['after'].get('clusters')}",
+                str(geo["before"].get("train_labels") or geo["before"].get("labels")),
+                f"{md['increased']}/{md['decreased']}",
+                f(md["mean_change"], "+.4f"),
+                f(r["before_after_similarity"]),
+                f(r["train_test_similarity"]["before"]),
+                f(r["train_test_similarity"]["after"]),
+            ]
+        )
+    return cols, rows
+
+
+def similarity_rows(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Columns and rows of the printed layer × measure table."""
+    measures = record["measures"]
+    cols = ["layer"] + [m["name"] + (" ↓" if m["kind"] == "divergence" else " ↑") for m in measures]
+    rows = []
+    for r in record["layers"]:
+        cells = [str(r["layer"])]
+        for m in measures:
+            v = r["scores"].get(m["name"])
+            cells.append("-" if v is None else f"{v:.4f}")
+        rows.append(cells)
+    return cols, rows

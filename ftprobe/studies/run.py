@@ -1,0 +1,124 @@
+"""The ``run`` study: task -> encoder -> cached vectors -> probe per layer -> run directory."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ftprobe import __version__
+from ftprobe.api import ProbeResult
+from ftprobe.engine.extract import split_vectors
+from ftprobe.engine.finetune import encoder_for
+from ftprobe.engine.loading import load_task
+from ftprobe.engine.probing import fit_probe, layer_indices, make_probe, probe_data, with_device
+from ftprobe.engine.rundir import DEFAULT_RUNS_DIR, slug, versions, write_run_dir
+from ftprobe.pluginmanager import encoders, probes, tasks
+from ftprobe.progress import log
+
+
+@dataclass
+class RunConfig:
+    """Everything that decides one ``ftprobe run``."""
+
+    task: str
+    model: str
+    probe: str
+    layers: str = "last"
+    seed: int = 0
+    probe_options: dict[str, Any] = field(default_factory=dict)
+    device: str = "cpu"
+    batch_size: int = 64
+    finetuned_on: str | None = None
+    finetune_options: dict[str, Any] = field(default_factory=dict)
+    out: Path | None = None
+
+    def default_out(self) -> Path:
+        parts = [self.task, self.model, self.probe]
+        if self.finetuned_on:
+            parts.append(f"ft-{self.finetuned_on}")
+        parts += [f"layer-{self.layers}", f"seed{self.seed}"]
+        return DEFAULT_RUNS_DIR / slug(*parts)
+
+
+def run(config: RunConfig) -> dict[str, Any]:
+    """Run one probe over the chosen layers and write the run directory. Returns result.json."""
+    return run_with_results(config)[0]
+
+
+def run_with_results(config: RunConfig) -> tuple[dict[str, Any], dict[int, ProbeResult]]:
+    """:func:`run`, also returning each layer's :class:`ProbeResult` (with its typed parts)."""
+    t0 = time.perf_counter()
+    # Fail fast on any bad name before loading anything heavy.
+    tasks().get(config.task)
+    encoders().get(config.model)
+    probes().get(config.probe)
+    if config.finetuned_on:
+        tasks().get(config.finetuned_on)
+    probe_options = with_device(config.probe, config.probe_options, config.device)
+    make_probe(config.probe, probe_options)  # bad probe options fail here, before any loading
+    spec, data = load_task(config.task)
+    encoder = encoder_for(config.model, config.finetuned_on, **config.finetune_options)
+    layers = layer_indices(config.layers, encoder.num_layers)
+    t_load = time.perf_counter()
+
+    vecs = split_vectors(spec, data, encoder, config.device, config.batch_size)
+    t_encode = time.perf_counter()
+
+    per_layer: dict[str, Any] = {}
+    outputs: dict[int, ProbeResult] = {}
+    for layer in layers:
+        log(
+            f"[bold]layer {layer}[/]: fitting {config.probe} on "
+            f"{len(data.splits['train'].examples)} train examples"
+        )
+        tl = time.perf_counter()
+        train = probe_data(data, vecs["train"], layer, "train")
+        test = probe_data(data, vecs["test"], layer, "test")
+        result = fit_probe(config.probe, probe_options, train, test, config.seed)
+        outputs[layer] = result
+        per_layer[str(layer)] = {
+            "main_metric": result.main_metric,
+            "seconds": round(time.perf_counter() - tl, 3),
+            **result.metrics,
+        }
+    t_probe = time.perf_counter()
+
+    out = Path(config.out) if config.out else config.default_out()
+    record: dict[str, Any] = {
+        "ftprobe_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": {**asdict(config), "out": str(out)},
+        "seed": config.seed,
+        "task": {
+            "name": spec.name,
+            "target": spec.target,
+            "labels": data.labels,
+            "n_examples": {s: len(sp.examples) for s, sp in data.splits.items()},
+            "unseen_label_examples": {s: data.unseen(s) for s in data.splits if s != "train"},
+            "files": {
+                s: [{"path": str(f.path), "sha256": f.sha256} for f in sp.files]
+                for s, sp in data.splits.items()
+            },
+        },
+        "encoder": {
+            "name": encoder.name,
+            "source": encoder.source,
+            "fingerprint": encoder.fingerprint,
+            "num_layers": encoder.num_layers,
+            "hidden_size": encoder.hidden_size,
+        },
+        "probe": config.probe,
+        "layers": per_layer,
+        "versions": versions(),
+        "timings": {
+            "load_s": round(t_load - t0, 3),
+            "encode_s": round(t_encode - t_load, 3),
+            "probe_s": round(t_probe - t_encode, 3),
+            "total_s": round(time.perf_counter() - t0, 3),
+        },
+    }
+    write_run_dir(out, record, outputs)
+    return record, outputs
