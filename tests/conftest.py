@@ -56,3 +56,58 @@ def _ftprobe_env(monkeypatch: pytest.MonkeyPatch, session_cache: Path, request) 
     settings.reset()
     yield
     settings.reset()
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread: on a shared 2-core machine, two threads per process oversubscribe the
+    cores and small MLP steps get ~100x slower (measured 0.3 s vs 2.7 ms per step)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def tiny_tasks():
+    """``tiny-<task>``: the first sentences of real tasks (needs the corpora)."""
+    from support import TinyTasks
+
+    from ftprobe import pluginmanager
+
+    pluginmanager.register(TinyTasks(), name="tiny-tasks")
+    yield
+    pluginmanager.unregister("tiny-tasks")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer BERT saved to a folder (no download, no corpus)."""
+    from support import build_tiny_bert
+
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture
+def offline_tasks():
+    """In-memory tasks ``offline-pos`` and ``offline-topic`` (no corpus)."""
+    from support import OfflineTasks
+
+    from ftprobe import pluginmanager
+
+    pluginmanager.register(OfflineTasks(), name="offline-tasks")
+    yield
+    pluginmanager.unregister("offline-tasks")
+
+
+CORPUS_FIXTURES = {"data_dir", "models_dir", "minilm_l3_dir", "tiny_tasks"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that read the real corpora or models are marked ``corpus`` (by the fixtures they
+    use, or explicitly), so ``-m "not corpus"`` runs the suite without ``../shared``."""
+    for item in items:
+        if CORPUS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.corpus)

@@ -15,11 +15,13 @@ import grimp
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from test_finetune import FAST, MODEL, one_torch_thread, tiny_tasks  # noqa: F401  (fixtures)
+from support import FAST, MODEL
 
 from ftprobe import hookimpl, pluginmanager
 from ftprobe.api import Accuracy, Geometry, ProbeResult, ProbeSpec
 from ftprobe.cli import cli, hoist_global_options
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 CORE = Path(__file__).resolve().parents[1] / "ftprobe"
 
@@ -162,7 +164,7 @@ class CentroidPlugin:
         )
 
 
-def test_a_third_party_geometry_probe_works_in_compare(tiny_tasks, tmp_path):  # noqa: F811
+def test_a_third_party_geometry_probe_works_in_compare(tiny_tasks, tmp_path):
     from ftprobe.studies.compare import CompareConfig, compare
 
     pluginmanager.register(CentroidPlugin(), name="centroid-plugin")

@@ -41,6 +41,7 @@ def check_report(out, metrics: dict, seeds: int) -> None:
     assert (layer_dir / "grid.tsv").read_text().startswith("sizes\tl2\tval_accuracy")
 
 
+@pytest.mark.corpus
 def test_classifier_on_ss_role(tmp_path):
     result, out = run(
         tmp_path, "--probe", "mlp", "-o", "sizes=64x64", "-o", "l2=1e-4,1e-2", "-o", "seeds=2"

@@ -7,7 +7,9 @@ import json
 
 import numpy as np
 import pytest
-from test_finetune import FAST, MODEL, one_torch_thread, tiny_tasks  # noqa: F401  (fixtures)
+from support import FAST, MODEL
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 CLF = {"sizes": "32x32", "l2": "1e-4", "seeds": 1, "max_iter": 30}
 # fewer training points than dimensions (384): every labelling is linearly separable, so
@@ -16,7 +18,7 @@ MAX_TRAIN, MAX_TEST = 120, 40
 DP = {"top_k": 1}
 
 
-def test_compare_produces_every_field(tiny_tasks, tmp_path):  # noqa: F811
+def test_compare_produces_every_field(tiny_tasks, tmp_path):
     from ftprobe.report.plots import plot_compare
     from ftprobe.studies.compare import CSV_COLUMNS, CompareConfig, compare
 
@@ -70,7 +72,7 @@ def test_compare_produces_every_field(tiny_tasks, tmp_path):  # noqa: F811
     assert (out / "compare.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_compare_command_with_checkpoints_and_plot(tiny_tasks, tmp_path):  # noqa: F811
+def test_compare_command_with_checkpoints_and_plot(tiny_tasks, tmp_path):
     from click.testing import CliRunner
 
     from ftprobe.cli import cli

@@ -42,6 +42,7 @@ def test_pattern_encoder_accepts_dirs_and_hub_ids(tmp_path: Path, minilm_l3_dir:
         reg.get("no-such-encoder")
 
 
+@pytest.mark.corpus
 def test_minilm_l3_from_models_dir():
     enc = loading.load_encoder("minilm-l3")
     assert (enc.num_layers, enc.hidden_size) == (3, 384)

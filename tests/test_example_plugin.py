@@ -61,6 +61,7 @@ def test_example_is_listed_by_plugins_and_tasks(installed):
     assert tasks["word-shape"]["plugin"] == "word-shape"
 
 
+@pytest.mark.corpus
 def test_example_task_runs_end_to_end(installed, tmp_path):
     out = tmp_path / "run"
     res = _ftprobe(

@@ -1,98 +1,17 @@
 """Fine-tuning on real data with the small offline encoder (minilm-l3) and tiny subsets.
 
-``TinyTasks`` registers ``tiny-<task>`` variants of real tasks: the examples of the first few
-sentences of each split (the other test modules of this part import it)."""
+``tiny_tasks`` (conftest) registers ``tiny-<task>`` variants of real tasks."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
-from functools import partial
 
 import numpy as np
 import pytest
+from support import FAST, MODEL
 
-from ftprobe import hookimpl, pluginmanager
-from ftprobe.api import Split, TaskData, TaskSpec
-
-MODEL = "minilm-l3"
-TINY = {
-    "pos": (40, 12),
-    "dep": (25, 8),
-    "trec": (96, 40),
-    "trec-coarse": (96, 40),
-    "ss-fxn": (60, 30),
-}
-
-
-def _first_sentences(split: Split, n: int) -> Split:
-    seen: dict[tuple[str, ...], None] = {}
-    keep = []
-    for ex in split.examples:
-        if ex.words not in seen:
-            if len(seen) == n:
-                break
-            seen[ex.words] = None
-        keep.append(ex)
-    return replace(
-        split, examples=keep, n_sentences=len(seen), rule=f"{split.rule}|first {n} sentences"
-    )
-
-
-def _load_tiny(base: str, sizes: tuple[int, int], source) -> TaskData:
-    from ftprobe.pluginmanager import tasks
-
-    data = tasks().get(base).load(source)
-    splits = {
-        "train": _first_sentences(data.splits["train"], sizes[0]),
-        "test": _first_sentences(data.splits["test"], sizes[1]),
-    }
-    return TaskData(task=f"tiny-{base}", target=data.target, splits=splits)
-
-
-class TinyTasks:
-    TARGETS = {
-        "pos": "word",
-        "dep": "pair",
-        "trec": "sentence",
-        "trec-coarse": "sentence",
-        "ss-fxn": "word",
-    }
-
-    @hookimpl
-    def register_tasks(self, register):
-        for base, sizes in TINY.items():
-            register(
-                TaskSpec(
-                    name=f"tiny-{base}",
-                    description=f"first sentences of {base}",
-                    target=self.TARGETS[base],
-                    load=partial(_load_tiny, base, sizes),
-                    version="tiny-1",
-                )
-            )
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One torch thread: on a shared 2-core machine, two threads per process oversubscribe the
-    cores and small MLP steps get ~100x slower (measured 0.3 s vs 2.7 ms per step)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-def tiny_tasks():
-    pluginmanager.register(TinyTasks(), name="tiny-tasks")
-    yield
-    pluginmanager.unregister("tiny-tasks")
-
-
-FAST = {"epochs": 1, "batch_size": 16, "max_examples": 32, "device": "cpu"}
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("task", ["tiny-pos", "tiny-dep", "tiny-trec"])

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_finetune import FAST, MODEL, one_torch_thread, tiny_tasks  # noqa: F401  (fixtures)
+from support import FAST, MODEL
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 CLF = {"sizes": "32x32", "l2": "1e-4", "seeds": 1, "max_iter": 30}
 
@@ -25,7 +27,7 @@ def _cfg(out, **kw):
     return MatrixConfig(**{**base, **kw})
 
 
-def test_matrix_resumes_after_interruption(tiny_tasks, tmp_path):  # noqa: F811
+def test_matrix_resumes_after_interruption(tiny_tasks, tmp_path):
     from ftprobe.report.plots import plot_matrix
     from ftprobe.studies.matrix import cell_path, run_matrix
 
@@ -66,7 +68,7 @@ def test_matrix_resumes_after_interruption(tiny_tasks, tmp_path):  # noqa: F811
     assert changed["new_cells"] == 1 and not changed["complete"]
 
 
-def test_matrix_command_and_errors(tiny_tasks, tmp_path):  # noqa: F811
+def test_matrix_command_and_errors(tiny_tasks, tmp_path):
     from click.testing import CliRunner
 
     from ftprobe.cli import cli
@@ -101,7 +103,7 @@ def test_matrix_command_and_errors(tiny_tasks, tmp_path):  # noqa: F811
     assert res.exit_code == 2 and "one layer" in res.output
 
 
-def test_directprobe_matrix_reports_min_distance_change(tiny_tasks, tmp_path):  # noqa: F811
+def test_directprobe_matrix_reports_min_distance_change(tiny_tasks, tmp_path):
     from ftprobe.engine.stats import min_distance_change
     from ftprobe.studies.matrix import cell_path, run_matrix
 

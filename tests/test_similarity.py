@@ -10,11 +10,13 @@ import math
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from test_finetune import FAST, MODEL, one_torch_thread, tiny_tasks  # noqa: F401  (fixtures)
+from support import FAST, MODEL
 
 from ftprobe import hookimpl, pluginmanager
 from ftprobe.api import SimilaritySpec
 from ftprobe.errors import FtprobeError
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 VECTOR = ["cka", "cka-debiased", "pwcca", "rsa", "svcca"]
 # CCA on 384-d vectors needs more than 2 × 384 examples
@@ -66,6 +68,7 @@ def _cli(args: list[str]):
     return CliRunner().invoke(cli, args)
 
 
+@pytest.mark.corpus
 def test_identical_encoders_give_one_and_zero_on_every_layer(tmp_path):
     out = tmp_path / "same"
     res = _cli(
@@ -111,7 +114,7 @@ def test_identical_encoders_give_one_and_zero_on_every_layer(tmp_path):
     assert "cka ↑" in res.output and "attn-js ↓" in res.output
 
 
-def test_finetuned_encoder_is_less_similar_in_its_top_layer(tiny_tasks, tmp_path):  # noqa: F811
+def test_finetuned_encoder_is_less_similar_in_its_top_layer(tiny_tasks, tmp_path):
     from ftprobe.studies.similarity import similarity
 
     rec = similarity(
@@ -140,6 +143,7 @@ def test_finetuned_encoder_is_less_similar_in_its_top_layer(tiny_tasks, tmp_path
     assert top["why_missing"] == {}
 
 
+@pytest.mark.corpus
 def test_attention_maps_exclude_padding():
     """A sentence's maps are the same alone and batched with a much longer sentence, and
     every query row is a distribution over the sentence's own tokens."""
@@ -175,7 +179,7 @@ class MeanCosine:
         register(SimilaritySpec(name="mean-cos", description="mean paired cosine", compute=compute))
 
 
-def test_third_party_measure_runs_and_missing_values_are_explained(tiny_tasks, tmp_path):  # noqa: F811
+def test_third_party_measure_runs_and_missing_values_are_explained(tiny_tasks, tmp_path):
     from ftprobe.pluginmanager import invalidate
     from ftprobe.studies.similarity import similarity
 
@@ -200,6 +204,7 @@ def test_third_party_measure_runs_and_missing_values_are_explained(tiny_tasks, t
     assert [m["name"] for m in rec["measures"]] == ["mean-cos", "svcca"]
 
 
+@pytest.mark.corpus
 def test_bad_requests_are_one_line_errors(tmp_path):
     from ftprobe.studies.similarity import resolve_measures, similarity
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import conllu
+import pytest
 from click.testing import CliRunner
 
 from ftprobe.cli import cli
@@ -60,6 +61,7 @@ def _rank(sent_id: str) -> str:
     return hashlib.sha256(f"ftprobe-pud-split-v1:{sent_id}".encode()).hexdigest()
 
 
+@pytest.mark.corpus
 def test_info_table_ewt() -> None:
     result = invoke("tasks", "info", "pos-ewt")
     assert result.exit_code == 0, result.output

@@ -12,7 +12,7 @@ from ftprobe.cli.output import table
 from ftprobe.errors import FtprobeError
 
 
-@click.command()
+@click.command(short_help="Before vs after fine-tuning, per layer.")
 @options.task("Task to probe.")
 @options.model()
 @click.option("--finetuned-on", required=True, help="Task the encoder is fine-tuned on.")

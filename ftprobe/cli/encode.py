@@ -31,7 +31,7 @@ def export(out: Path, split: str, vecs: Any, examples: list[Any], meta: dict[str
     atomic.write_json(folder / "meta.json", meta)
 
 
-@click.command()
+@click.command(short_help="Encode a task with an encoder, every layer.")
 @options.task()
 @options.model()
 @click.option(
@@ -111,7 +111,7 @@ def _human(n: float) -> str:
     return f"{n:.1f} GB"  # pragma: no cover
 
 
-@click.group()
+@click.group(short_help="The vector cache: ls, clear.")
 def cache() -> None:
     """The vector cache ($FTPROBE_CACHE_DIR/vectors)."""
 

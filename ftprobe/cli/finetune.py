@@ -10,16 +10,11 @@ from ftprobe.cli import options
 from ftprobe.cli.output import fmt, table
 
 
-@click.command()
+@click.command(short_help="Fine-tune an encoder on a task (cached).")
 @options.task("Task to fine-tune on.")
 @options.model()
 @options.seed
-@click.option(
-    "--device",
-    default="auto",
-    show_default=True,
-    help="auto (cuda when present), cpu, cuda, cuda:1, mps.",
-)
+@options.device
 @options.finetuning
 def finetune(
     task: str, model: str | None, seed: int, device: str, finetune: dict[str, Any]

@@ -18,7 +18,7 @@ TOP_LABELS = 10
 JSON_FLAG = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
-@click.command()
+@click.command(short_help="The loaded plugins, versions and hooks.")
 @JSON_FLAG
 def plugins(as_json: bool) -> None:
     """List every loaded plugin with its version and hooks."""
@@ -46,7 +46,7 @@ def spec_row(reg: Registry[Any], spec: Any, **extra: Any) -> dict[str, Any]:
     }
 
 
-@click.group(invoke_without_command=True)
+@click.group(invoke_without_command=True, short_help="The tasks; `tasks info NAME` for one.")
 @JSON_FLAG
 @click.pass_context
 def tasks(ctx: click.Context, as_json: bool) -> None:
@@ -65,7 +65,7 @@ def tasks(ctx: click.Context, as_json: bool) -> None:
     listing(rows, as_json, "tasks", columns)
 
 
-@click.command()
+@click.command(short_help="The encoders.")
 @JSON_FLAG
 def models(as_json: bool) -> None:
     """List the encoders (any Hugging Face id or local directory works too)."""
@@ -80,7 +80,7 @@ def models(as_json: bool) -> None:
     listing(rows, as_json, "encoders", columns)
 
 
-@click.command()
+@click.command(short_help="The probes, their parts and options; the measures.")
 @JSON_FLAG
 @click.option("--options", "with_options", is_flag=True, help="Also list each probe's options.")
 def probes(as_json: bool, with_options: bool) -> None:

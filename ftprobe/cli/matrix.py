@@ -11,7 +11,7 @@ from ftprobe.cli import options
 from ftprobe.cli.output import fmt, table
 
 
-@click.command()
+@click.command(short_help="Cross-task matrix: fine-tune on A, probe X.")
 @options.model()
 @click.option("--finetune-on", default="", help="Comma list of tasks to fine-tune on (rows).")
 @click.option("--probe-on", required=True, help="Comma list of tasks to probe (columns).")

@@ -75,13 +75,15 @@ probe_options = click.option(
     "see `ftprobe probes --options`.",
 )
 
+device = click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="auto (cuda when present), cpu, cuda, cuda:1, mps.",
+)
+
 encoding = _stack(
-    click.option(
-        "--device",
-        default="auto",
-        show_default=True,
-        help="auto (cuda when present), cpu, cuda, cuda:1, mps.",
-    ),
+    device,
     click.option(
         "--batch-size",
         default=64,
@@ -96,38 +98,25 @@ subsets = _stack(
     click.option("--max-test", type=int, help="Probe a seeded subset of N test vectors."),
 )
 
-# (click option, keyword of engine.finetune.finetuned_checkpoint): one line per option.
-FINETUNE_OPTIONS: list[tuple[Decorator, str]] = [
-    (
-        click.option(
-            "--epochs", "ft_epochs", type=int, help="Fine-tuning epochs (default: the paper's)."
-        ),
-        "epochs",
+# The fine-tuning options, one entry each: the parameter name is ``ft_`` + the keyword that
+# ``engine.finetune.finetuned_checkpoint`` takes.
+FINETUNE_OPTIONS: list[Decorator] = [
+    click.option("--epochs", "ft_epochs", type=int, help="Fine-tuning epochs (the paper's)."),
+    click.option("--lr", "ft_lr", type=float, help="Fine-tuning learning rate (3e-4)."),
+    click.option("--ft-batch-size", "ft_batch_size", type=int, help="Fine-tuning batch (32)."),
+    click.option("--warmup", "ft_warmup", type=float, help="Warm-up fraction (0.1)."),
+    click.option(
+        "--max-train-examples",
+        "ft_max_examples",
+        type=int,
+        help="Fine-tune on a fixed seeded subset of N train examples.",
     ),
-    (click.option("--lr", "ft_lr", type=float, help="Fine-tuning learning rate (3e-4)."), "lr"),
-    (
-        click.option("--ft-batch-size", "ft_batch_size", type=int, help="Fine-tuning batch (32)."),
-        "batch_size",
-    ),
-    (click.option("--warmup", "ft_warmup", type=float, help="Warm-up fraction (0.1)."), "warmup"),
-    (
-        click.option(
-            "--max-train-examples",
-            "ft_max_examples",
-            type=int,
-            help="Fine-tune on a fixed seeded subset of N train examples.",
-        ),
-        "max_examples",
-    ),
-    (
-        click.option(
-            "--save-every",
-            "ft_save_every",
-            type=int,
-            metavar="STEPS",
-            help="Also keep a checkpoint every STEPS steps (step-<N>/).",
-        ),
-        "save_every",
+    click.option(
+        "--save-every",
+        "ft_save_every",
+        type=int,
+        metavar="STEPS",
+        help="Also keep a checkpoint every STEPS steps (step-<N>/).",
     ),
 ]
 
@@ -135,16 +124,14 @@ FINETUNE_OPTIONS: list[tuple[Decorator, str]] = [
 def finetuning(f: Callable[..., Any]) -> Callable[..., Any]:
     """Add the fine-tuning options; the command receives them as one ``finetune`` dict
     (only the options given, keyed as ``finetuned_checkpoint`` takes them)."""
-    names = {f"ft_{key}": key for _, key in FINETUNE_OPTIONS}
-    names["ft_batch_size"] = "batch_size"
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        given = {names[k]: kwargs.pop(k) for k in list(kwargs) if k in names}
+        given = {k.removeprefix("ft_"): kwargs.pop(k) for k in list(kwargs) if k.startswith("ft_")}
         kwargs["finetune"] = {k: v for k, v in given.items() if v is not None}
         return f(*args, **kwargs)
 
-    return _stack(*(opt for opt, _ in FINETUNE_OPTIONS))(wrapper)
+    return _stack(*FINETUNE_OPTIONS)(wrapper)
 
 
 def finetune_settings(

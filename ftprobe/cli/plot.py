@@ -9,7 +9,7 @@ import click
 from ftprobe.errors import FtprobeError
 
 
-@click.command()
+@click.command(short_help="Redraw the plots of stored results.")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--labels", help="Comma list of labels for the centroid PCA plot.")
 @click.option("--layers", help="Comma list of layers to plot (default: all stored).")

@@ -11,7 +11,7 @@ from ftprobe.cli import options
 from ftprobe.cli.output import table
 
 
-@click.command()
+@click.command(short_help="Probe one encoder on one task, per layer.")
 @options.task()
 @options.model()
 @click.option("--probe", "-p", default=None, help="Probe name [default: the plugins' default].")

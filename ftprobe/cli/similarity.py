@@ -11,7 +11,7 @@ from ftprobe.cli import options
 from ftprobe.cli.output import table
 
 
-@click.command()
+@click.command(short_help="RSA, CKA, CCA, attention JS per layer.")
 @options.task("Task whose examples are compared.")
 @options.model()
 @click.option("--finetuned-on", help="Compare MODEL with MODEL fine-tuned on this task.")

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ftprobe import atomic
+from ftprobe.progress import log
 from ftprobe.settings import current
 
 VECTORS = "vectors.npy"
@@ -105,8 +106,6 @@ def build(
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            from ftprobe.progress import log
-
             log(f"waiting for another ftprobe process building cache entry {key}")
             fcntl.flock(lock, fcntl.LOCK_EX)
         try:

@@ -20,6 +20,7 @@ import numpy as np
 from ftprobe.api import Example, LoadedEncoder, TargetKind, TaskData, TaskSpec
 from ftprobe.engine import cache, pooling
 from ftprobe.errors import FtprobeError
+from ftprobe.progress import bar, log
 
 # Bump when the vectors extraction writes change for the same inputs: part of every cache key.
 EXTRACTION_VERSION = "1"
@@ -195,8 +196,6 @@ def chunks_of(
 
 @contextmanager
 def _encoding_bar(description: str, total: int) -> Iterator[Callable[[int], None]]:
-    from ftprobe.progress import bar
-
     with bar(description, total) as p:
         tid = p.task_ids[0]
         yield lambda k: p.advance(tid, k)
@@ -214,8 +213,6 @@ def vectors(
 ) -> np.ndarray:
     """The cached vectors of ``split`` (read-only memmap ``(num_layers+1, n, dim)``); computes
     and stores them on a miss, resuming a run that was killed part-way."""
-    from ftprobe.progress import log
-
     if split not in data.splits:
         raise FtprobeError(
             f"task {task.name!r} has no split {split!r}; splits: {', '.join(data.splits)}"

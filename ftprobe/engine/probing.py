@@ -6,14 +6,13 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
 
 from ftprobe.api import ProbeData, ProbeResult, ProbeSpec, TaskData
 from ftprobe.errors import FtprobeError
 from ftprobe.pluginmanager import measures, probes
-
-if TYPE_CHECKING:  # pragma: no cover
-    import numpy as np
 
 
 def layer_indices(option: str | int, num_layers: int) -> list[int]:
@@ -41,8 +40,6 @@ def layer_indices(option: str | int, num_layers: int) -> list[int]:
 def probe_data(task_data: TaskData, vecs: np.ndarray, layer: int, split: str) -> ProbeData:
     """Vectors of ``split`` at ``layer`` with label indices; examples whose label is unseen in
     training are dropped here (``TaskData.unseen`` counts them for the report)."""
-    import numpy as np
-
     labels = task_data.labels
     index = {label: i for i, label in enumerate(labels)}
     y = np.array([index.get(ex.label, -1) for ex in task_data.splits[split].examples], np.int64)
@@ -55,8 +52,6 @@ def probe_data(task_data: TaskData, vecs: np.ndarray, layer: int, split: str) ->
 
 def subsample(data: ProbeData, n: int | None, seed: int = 0) -> ProbeData:
     """A seeded subset of ``n`` rows (all rows when ``n`` is None or not smaller)."""
-    import numpy as np
-
     if n is None or n >= len(data.y):
         return data
     keep = np.sort(np.random.default_rng(seed).choice(len(data.y), size=n, replace=False))

@@ -13,7 +13,9 @@ import io
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
 
 from ftprobe import atomic
 from ftprobe.api import Geometry, ProbeData
@@ -25,17 +27,12 @@ from ftprobe.engine.stats import pearson
 from ftprobe.errors import FtprobeError
 from ftprobe.progress import log
 
-if TYPE_CHECKING:  # pragma: no cover
-    import numpy as np
-
 RESULT_FILE = "dynamics.json"
 CENTROIDS_FILE = "centroids.npz"
 
 
 def centroids(data: ProbeData) -> np.ndarray:
     """Mean vector per label (rows in ``data.labels`` order; NaN for labels without points)."""
-    import numpy as np
-
     out = np.full((len(data.labels), data.X.shape[1]), np.nan, dtype=np.float64)
     for i in range(len(data.labels)):
         rows = data.X[data.y == i]
@@ -54,8 +51,6 @@ def dynamics(cfg: Any, out: Path) -> dict[str, Any]:
     ``dynamics.json`` + ``centroids.npz``. ``cfg`` is a compare config (task, model,
     finetuned_on, layers, seed, device, batch_size, geometry_probe, options_of, finetune_options,
     max_train, max_test)."""
-    import numpy as np
-
     t0 = time.perf_counter()
     ft = dict(cfg.finetune_options)
     if not ft.get("save_every"):
@@ -112,7 +107,5 @@ def dynamics(cfg: Any, out: Path) -> dict[str, Any]:
 
 
 def load_centroids(out: Path) -> dict[str, np.ndarray]:
-    import numpy as np
-
     with np.load(Path(out) / CENTROIDS_FILE) as npz:
         return {k: npz[k] for k in npz.files}

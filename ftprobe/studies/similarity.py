@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
 
 from ftprobe import __version__, atomic
 from ftprobe.api import LoadedEncoder, SimilaritySpec
@@ -33,8 +36,6 @@ from ftprobe.errors import FtprobeError
 from ftprobe.pluginmanager import encoders, measures, probes, tasks
 from ftprobe.progress import bar, log
 
-if TYPE_CHECKING:  # pragma: no cover
-    import numpy as np
 RESULT_FILE = "similarity.json"
 MAX_SENTENCES = 200
 
@@ -77,8 +78,6 @@ def resolve_measures(names: Sequence[str] | None) -> list[SimilaritySpec]:
 
 def seeded_subset(n: int, cap: int | None, seed: int) -> np.ndarray:
     """Sorted indices of a seeded subset of ``cap`` of ``n`` items (all when cap is None/≥n)."""
-    import numpy as np
-
     if cap is not None and cap < 1:
         raise FtprobeError(f"subset size must be at least 1, got {cap}")
     if cap is None or cap >= n:
@@ -112,7 +111,6 @@ def attentions(
 ) -> list[list[np.ndarray]]:
     """Attention maps: ``out[l][s]`` is layer ``l+1``'s (heads, T, T) float32 map of sentence
     ``s`` (padding removed; sentences cut to the model window)."""
-    import numpy as np
     import torch
 
     check_fast(encoder.tokenizer, encoder.name)
@@ -155,10 +153,6 @@ def attentions(
 # ---------------------------------------------------------------------- pipeline
 def _score(spec: SimilaritySpec, a: Any, b: Any) -> tuple[float | None, list[float] | None, str]:
     """(score, per-head scores, reason when missing) of one measure at one layer."""
-    import math
-
-    import numpy as np
-
     try:
         value = spec.compute(a, b)
     except (FtprobeError, ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
@@ -251,8 +245,6 @@ def similarity(
 
     vector_specs = [s for s in specs if s.input == "vectors"]
     if vector_specs:
-        import numpy as np
-
         va = vectors(spec, data, split, first, device=device, batch_size=batch_size)
         vb = vectors(spec, data, split, second, device=device, batch_size=batch_size)
         keep = seeded_subset(len(examples), max_examples, seed)
