@@ -98,8 +98,8 @@ def build_tiny_bert(folder: Path, seed: int = 0) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     words = [w for ws in WORD_CLASSES.values() for w in ws]
-    (folder / "vocab.txt").write_text("\\n".join([*SPECIAL, *words]) + "\\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    (folder / "vocab.txt").write_text("\n".join([*SPECIAL, *words]) + "\n")
+    tokenizer = BertTokenizerFast(vocab=str(folder / "vocab.txt"), do_lower_case=True)
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=len(SPECIAL) + len(words),

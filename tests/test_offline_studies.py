@@ -24,6 +24,9 @@ def test_encoding_gives_one_vector_per_example_and_layer(tiny_bert_dir):
 
     spec, data = load_task("offline-pos")
     enc = load_encoder(str(tiny_bert_dir))
+    words = {w for ex in data.splits["train"].examples for w in ex.words}
+    assert all(len(enc.tokenizer.tokenize(w)) == 1 for w in words)  # whole words, no [UNK]
+    assert enc.tokenizer.unk_token_id not in enc.tokenizer(sorted(words))["input_ids"][0]
     vecs = split_vectors(spec, data, enc)
     assert vecs["train"].shape == (3, 40 * 6, 32) and vecs["test"].shape == (3, 15 * 6, 32)
     again = split_vectors(spec, data, enc)  # from the cache
