@@ -769,8 +769,9 @@ def _lp_direct(
     else:
         coords = stacked
     scale = float(np.abs(coords).max()) or 1.0
-    # dual simplex is fastest on small LPs, interior point (with crossover) on large ones
-    first, second = ("highs-ipm", "highs-ds") if n > 1000 else ("highs-ds", "highs-ipm")
+    # dual simplex first at every size: the interior-point method can call thin-margin pairs
+    # infeasible (its tolerances are looser than the margin) where a verified plane separates
+    first, second = "highs-ds", "highs-ipm"
     attempts = [(first, 1.0), (second, 1.0), (first, scale), (second, scale)]
     for k, (method, s) in enumerate(attempts):
         if k:
@@ -791,8 +792,12 @@ def _lp_direct(
             bounds=[(None, None)] * (r + 1),
             method=method,
         )
-        if res.status == _INFEASIBLE:
-            return False, None
+        if res.status == _INFEASIBLE:  # an overlap only with a verified common point
+            met, plane = _verify_overlap(P, Q)
+            if met:
+                return False, None
+            if plane is not None:
+                return True, plane
         if res.status == _OPTIMAL and res.x is not None:
             w_local = res.x[:r] / s
             b_local = float(res.x[r])
@@ -810,6 +815,27 @@ def _lp_direct(
         stacklevel=3,
     )
     return False, None
+
+
+def _verify_overlap(
+    P: np.ndarray, Q: np.ndarray
+) -> tuple[bool, tuple[np.ndarray, float] | None]:
+    """Check a margin LP's "infeasible" with the hull-gap LP on all points (simplex, then the
+    interior-point method when that stalls): (True, None) when its weights give a common point
+    of the two hulls (``_outcome``'s float64 check, as in the merger), (False, plane) when its
+    plane strictly separates, (False, None) when neither is verified."""
+    model = HullGapLP(P, Q)
+    gP, gQ = np.arange(len(P)), np.arange(len(Q))
+    model.add(P, gP, Q, gQ)
+    gap = model.solve(P, gP, Q, gQ)
+    if gap is None:
+        gap = _hull_gap(P, Q)
+    if gap is None:
+        return False, None
+    if gap.plane is None:
+        return True, None
+    w, b = gap.plane
+    return False, ((w, b) if separates(w, b, P, Q) else None)
 
 
 def _tight_settings():
