@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import warnings
 from dataclasses import dataclass, fields
 from typing import NamedTuple
@@ -24,6 +25,12 @@ class LPStats:
     retries: int = 0  # extra solves after HiGHS reported numerical difficulties
     unresolved: int = 0  # still undecided after every retry: read as overlap, with a warning
     rounds: int = 0  # working-set LPs solved inside large tests
+    # seconds inside the kept HiGHS models (summed over worker threads): simplex runs (they
+    # include the refactorisation a new basis needs), reading solutions back, and basis
+    # handling (getBasis / setBasis / deleting columns)
+    lp_run_s: float = 0.0
+    lp_read_back_s: float = 0.0
+    lp_basis_s: float = 0.0
 
     def add(self, other: LPStats) -> None:
         """Count another run's tests (e.g. one made on a worker thread) in these."""
@@ -289,6 +296,7 @@ def separate(
         return _direct_separation(P, Q, stats)
     gP, gQ = ids if ids is not None else (np.arange(len(P)), np.arange(len(Q)))
     model = lp if lp is not None else HullGapLP(P, Q)
+    model.charge = stats
     if model.size:
         if len(model.ids) > LP_COLUMNS_MAX:
             model.prune()
@@ -481,6 +489,12 @@ class HullGapLP:
         self.live = np.zeros(0, dtype=bool)  # per point column: not dead
         self._new_model()
         self.broken = False  # the simplex stalled: the model is not to be used again
+        self.charge: LPStats | None = None  # where the time spent in HiGHS is counted
+
+    def _clock(self, name: str, t0: float) -> None:
+        """Count the seconds since t0 in the field ``name`` of ``charge``."""
+        if self.charge is not None:
+            setattr(self.charge, name, getattr(self.charge, name) + time.perf_counter() - t0)
 
     def _new_model(self) -> None:
         """A HiGHS model with the rows and the slack columns only."""
@@ -550,7 +564,9 @@ class HullGapLP:
         """Delete the point columns where mask is set."""
         at = np.flatnonzero(mask)
         if len(at):
+            t0 = time.perf_counter()
             self.h.deleteCols(len(at), (2 * self.d + at).astype(np.int32))
+            self._clock("lp_basis_s", t0)
             self.ids, self.live = self.ids[~mask], self.live[~mask]
             self._mark = None
 
@@ -558,15 +574,20 @@ class HullGapLP:
         """Remember the basis (optimal for the sets as they are) before a test of grown sets,
         for ``drop`` to return to."""
         if self.solves:
+            t0 = time.perf_counter()
             b = self.h.getBasis()
             self._mark = (len(self.ids), list(b.col_status), list(b.row_status))
+            self._clock("lp_basis_s", t0)
 
     def _basic(self) -> np.ndarray:
         """Which point columns are basic."""
         import highspy
 
+        t0 = time.perf_counter()
         status = self.h.getBasis().col_status[2 * self.d :]
-        return np.array([s == highspy.HighsBasisStatus.kBasic for s in status], dtype=bool)
+        out = np.array([s == highspy.HighsBasisStatus.kBasic for s in status], dtype=bool)
+        self._clock("lp_basis_s", t0)
+        return out
 
     def _rewind(self) -> None:
         """Back to the basis of the last ``mark`` (columns added since are nonbasic at zero):
@@ -582,7 +603,9 @@ class HullGapLP:
         b.col_status = cols + [lower] * (len(self.ids) - n)
         b.row_status = rows
         b.valid = True
+        t0 = time.perf_counter()
         self.h.setBasis(b)
+        self._clock("lp_basis_s", t0)
 
     def drop(self, gP: np.ndarray, gQ: np.ndarray | None = None) -> None:
         """Fix at zero the live P columns whose ids are in gP and the live Q columns whose ids
@@ -631,7 +654,9 @@ class HullGapLP:
             limit = max(HULL_GAP_MAXITER, 2 * h.getNumCol())
         h.setOptionValue("simplex_iteration_limit", limit)
         self.solves += 1
+        t0 = time.perf_counter()
         h.run()
+        self._clock("lp_run_s", t0)
         return h.getModelStatus() == highspy.HighsModelStatus.kOptimal
 
     def _restart(self, P: np.ndarray, gP: np.ndarray, Q: np.ndarray, gQ: np.ndarray) -> None:
@@ -661,14 +686,18 @@ class HullGapLP:
         return self._read(P, gP, Q, gQ) if self._run(tight=True) else None
 
     def _read(self, P: np.ndarray, gP: np.ndarray, Q: np.ndarray, gQ: np.ndarray) -> _Gap | None:
+        t0 = time.perf_counter()
         sol = self.h.getSolution()
         x = np.asarray(sol.col_value)[2 * self.d :][self.live]
+        objective = self.h.getInfo().objective_function_value
+        duals = np.asarray(sol.row_dual[: self.d])
+        self._clock("lp_read_back_s", t0)
         isp, iP, iQ = self._rows(gP, gQ)
         a, b = np.zeros(len(P)), np.zeros(len(Q))
         a[iP], b[iQ] = x[isp], x[~isp]
         return _outcome(
             P, Q, self.o, self.scale, a, b,
-            self.h.getInfo().objective_function_value, np.asarray(sol.row_dual[: self.d]),
+            objective, duals,
         )  # fmt: skip
 
 
@@ -817,9 +846,7 @@ def _lp_direct(
     return False, None
 
 
-def _verify_overlap(
-    P: np.ndarray, Q: np.ndarray
-) -> tuple[bool, tuple[np.ndarray, float] | None]:
+def _verify_overlap(P: np.ndarray, Q: np.ndarray) -> tuple[bool, tuple[np.ndarray, float] | None]:
     """Check a margin LP's "infeasible" with the hull-gap LP on all points (simplex, then the
     interior-point method when that stalls): (True, None) when its weights give a common point
     of the two hulls (``_outcome``'s float64 check, as in the merger), (False, plane) when its

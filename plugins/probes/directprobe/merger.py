@@ -595,6 +595,7 @@ class Merger:
                 if part is None:
                     part = self._by_size(s, t)[0]
                 other = self.members[t if part == s else s]
+                lp.charge = self.stats
                 if flip:
                     lp.drop(other[:0], other)
                 else:
