@@ -1,6 +1,14 @@
 """Exact convex-hull geometry: separability LP (HiGHS), hull-to-hull and point-to-hull distance
-(QP, Clarabel). Every routine works in float64 and in the affine span of its inputs when that is
-smaller than the ambient dimension (an isometry, so answers are unchanged)."""
+(QP). Every routine works in float64 and in the affine span of its inputs when that is
+smaller than the ambient dimension (an isometry, so answers are unchanged).
+
+Own numerics, and why: the hull-distance QPs of a DirectProbe report are solved on working sets
+of tens to hundreds of points, thousands of them per report; an interior-point solve of each
+from scratch (Clarabel, plus building its sparse matrices) was most of the report's time. They
+are solved here by a primal active-set method (``_active_set_weights``, Wolfe's minimum-norm-point
+algorithm on two simplices) warm-started from the previous working set's optimum, exact up to
+rounding, with the optimality condition still checked on all points; Clarabel remains the
+fallback when it stalls and the solver of the whole-set QP."""
 
 from __future__ import annotations
 
@@ -911,59 +919,198 @@ def _min_norm_qp(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a / a.sum(), bb / bb.sum()
 
 
-def hull_distance(P: np.ndarray, Q: np.ndarray, start: int = 24) -> float:
+def hull_distance(
+    P: np.ndarray,
+    Q: np.ndarray,
+    start: int = 24,
+    above: float = np.inf,
+    p_stats: tuple[np.ndarray, float] | None = None,
+) -> float:
     """Euclidean distance between the convex hulls of P and Q (0 when they intersect).
 
     Working-set method: solve the min-norm QP on a few points of each set, then check the
     optimality condition on all points (every p has p·z >= p*·z, every q has q·z <= q*·z for
     z = p* - q*); add the violators and solve again until none is left. The answer is the full
-    QP's (to solver tolerance)."""
+    QP's (to solver tolerance). The working-set QPs are solved by ``_active_set_weights``,
+    each from the last one's weights (Clarabel when that fails).
+
+    ``above``: a caller that only needs distances up to this value gets, as soon as the plane
+    through the current solution shows the distance exceeds it, that lower bound instead (a
+    number above ``above``). ``p_stats``: P's mean and largest absolute coordinate, when the
+    caller keeps them (many points against one set)."""
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
     if len(P) == 1 and len(Q) == 1:
         return float(np.linalg.norm(P[0] - Q[0]))
-    scale = max(float(np.abs(P).max()), float(np.abs(Q).max()), 1.0)
-    w = P.mean(axis=0) - Q.mean(axis=0)
+    p_mean, p_abs = p_stats if p_stats is not None else (P.mean(axis=0), float(np.abs(P).max()))
+    scale = max(p_abs, float(np.abs(Q).max()), 1.0)
+    w = p_mean - Q.mean(axis=0)
     iP = np.argsort(P @ w, kind="stable")[:start]
     iQ = np.argsort(-(Q @ w), kind="stable")[:start]
+    shift = P[iP[0]]  # a common shift leaves p - q unchanged and conditions the Gram matrix
+    iP, iQ = np.sort(iP), np.sort(iQ)
+    lam: np.ndarray | None = None
     for _ in range(200):
-        a, b = _min_norm_weights(P[iP], Q[iQ])
+        a, b, lam = _working_set_weights(P[iP], Q[iQ], shift, lam)
         p_star, q_star = a @ P[iP], b @ Q[iQ]
         z = p_star - q_star
         dist = float(np.linalg.norm(z))
         if dist <= 1e-7 * scale:
             return 0.0 if not lp_separable(P, Q)[0] else _full(P, Q)
         tol = 1e-9 * dist * scale
-        vp = P @ z - p_star @ z  # < 0: p lies beyond the current supporting plane
-        vq = q_star @ z - Q @ z
+        pz, qz = P @ z, Q @ z
+        if above < np.inf:  # the plane normal to z: every hull point pair is this far apart
+            bound = (float(pz.min()) - float(qz.max())) / dist
+            if bound > above:
+                return bound
+        vp = pz - p_star @ z  # < 0: p lies beyond the current supporting plane
+        vq = q_star @ z - qz
         addP = np.setdiff1d(np.flatnonzero(vp < -tol), iP)
         addQ = np.setdiff1d(np.flatnonzero(vq < -tol), iQ)
         if not len(addP) and not len(addQ):
             return dist
-        iP = np.union1d(iP, addP[np.argsort(vp[addP], kind="stable")][:start])
-        iQ = np.union1d(iQ, addQ[np.argsort(vq[addQ], kind="stable")][:start])
+        nP = np.union1d(iP, addP[np.argsort(vp[addP], kind="stable")][:start])
+        nQ = np.union1d(iQ, addQ[np.argsort(vq[addQ], kind="stable")][:start])
+        grown = np.zeros(len(nP) + len(nQ))  # the last weights, on the grown working set
+        grown[np.searchsorted(nP, iP)] = lam[: len(iP)]
+        grown[len(nP) + np.searchsorted(nQ, iQ)] = lam[len(iP) :]
+        iP, iQ, lam = nP, nQ, grown
     return _full(P, Q)  # pragma: no cover - did not converge: solve the whole QP
+
+
+class _Stalled(Exception):
+    """The active-set method did not finish (rounding): the interior-point QP takes over."""
+
+
+def _working_set_weights(
+    P: np.ndarray, Q: np.ndarray, shift: np.ndarray, lam: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Min-norm weights a, b of the working sets P and Q (``_active_set_weights`` from the
+    weights ``lam``, Clarabel's ``_min_norm_weights`` when it stalls), and the weights as one
+    vector (P's, then Q's) for the next working set's start."""
+    A = np.concatenate([P - shift, shift - Q])
+    try:
+        x = _active_set_weights(A @ A.T, len(P), lam)
+    except _Stalled:
+        a, b = _min_norm_weights(P, Q)
+        return a, b, np.r_[a, b]
+    a, b = x[: len(P)], x[len(P) :]
+    return a / a.sum(), b / b.sum(), x
+
+
+ACTIVE_SET_TOL = 1e-12  # KKT tolerance of the active-set QP, relative to |z| and the radius
+ACTIVE_SET_ADD = 8  # violators freed per major step (the most violating ones)
+
+
+def _active_set_weights(G: np.ndarray, n1: int, lam: np.ndarray | None = None) -> np.ndarray:
+    """min x'Gx over x >= 0 with x[:n1] and x[n1:] each summing to one (G: the Gram matrix of
+    the rows p - s and s - q; x'Gx = |p* - q*|^2): a primal active-set method (Wolfe's
+    minimum-norm-point algorithm on the two simplices). Each major step adds the point that
+    violates the optimality condition most; each minor step solves the equality-constrained
+    problem on the free points (a small KKT system) and, when a weight would turn negative,
+    stops on the boundary and frees that point. From ``lam`` (feasible weights, e.g. the
+    optimum of a smaller working set) or the closest pair. Exact up to rounding; raises
+    ``_Stalled`` when it does not finish.
+
+    Written here rather than calling Clarabel because the working-set QPs are small, dense and
+    many (thousands per DirectProbe report), and warm-started from the previous working set's
+    optimum they need a few steps each: an interior-point solve of every one from scratch (and
+    building its sparse matrices) was most of the report's time."""
+    m = len(G)
+    diag = np.diag(G)
+    if lam is None:
+        D2 = diag[:n1, None] + diag[None, n1:] + 2.0 * G[:n1, n1:]  # |p - q|^2
+        i, j = np.unravel_index(int(np.argmin(D2)), D2.shape)
+        lam = np.zeros(m)
+        lam[i] = lam[n1 + j] = 1.0
+    lam = lam.copy()
+    free = lam > 0.0
+    is_q = np.arange(m) >= n1
+    radius = float(np.sqrt(max(float(diag.max()), 1e-300)))
+    for _ in range(4 * m + 50):
+        g = G @ lam  # the gradient (half): row_i · z
+        nu = np.where(is_q, lam[n1:] @ g[n1:], lam[:n1] @ g[:n1])
+        viol = g - nu
+        viol[free] = np.inf
+        z = float(np.sqrt(max(float(lam @ g), 0.0)))
+        enter = np.flatnonzero(viol < -ACTIVE_SET_TOL * radius * max(z, 1e-300))
+        if not len(enter):
+            return lam
+        enter = enter[np.argsort(viol[enter], kind="stable")[:ACTIVE_SET_ADD]]
+        free[enter] = True
+        for _minor in range(2 * m + 2):
+            F = np.flatnonzero(free)
+            nf = len(F)
+            K = np.zeros((nf + 2, nf + 2))
+            K[:nf, :nf] = G[np.ix_(F, F)]
+            E = np.zeros((2, nf))
+            E[0], E[1] = ~is_q[F], is_q[F]
+            K[nf:, :nf], K[:nf, nf:] = E, E.T
+            rhs = np.zeros(nf + 2)
+            rhs[nf:] = 1.0
+            try:
+                new = np.linalg.solve(K, rhs)[:nf]
+            except np.linalg.LinAlgError:
+                if len(enter) < 2:  # (one point that improves keeps the system regular)
+                    raise _Stalled from None
+                free[enter[1:]] = False  # e.g. duplicate points entered together
+                enter = enter[:1]
+                continue
+            if not np.isfinite(new).all():
+                raise _Stalled
+            if (new > 0.0).all():
+                lam[F] = new
+                break
+            old = lam[F]
+            neg = new <= 0.0
+            idle = neg & (old <= 0.0)  # freed with the others but not wanted with them
+            if idle.any() and not idle.all():
+                free[F[idle]] = False
+                continue
+            ratios = old[neg] / (old[neg] - new[neg])
+            theta = float(ratios.min())
+            step = old + theta * (new - old)
+            step[np.flatnonzero(neg)[int(np.argmin(ratios))]] = 0.0
+            step = np.clip(step, 0.0, None)
+            lam[F] = step
+            free[F[step <= 0.0]] = False
+        else:
+            raise _Stalled
+    raise _Stalled
 
 
 def _min_norm_weights(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The same QP in the weights only (Hessian = Gram matrix of the working set): small and
-    dense, no ambient-dimension variables."""
+    dense, no ambient-dimension variables. (Its matrices are built as CSC arrays directly,
+    entry for entry what scipy.sparse's dense conversion and stacking gave: those cost three
+    times the solve on these small QPs.)"""
     import clarabel
     from scipy import sparse
 
     n1, n2 = len(P), len(Q)
+    m = n1 + n2
     c = P[0]  # a common shift leaves p - q unchanged and conditions the Gram matrix
     A = np.concatenate([P - c, c - Q])
     G = A @ A.T
-    Pm = sparse.csc_matrix(np.triu(2.0 * G))
-    eq = np.zeros((2, n1 + n2))
-    eq[0, :n1] = 1.0
-    eq[1, n1:] = 1.0
-    Am = sparse.vstack([sparse.csc_matrix(eq), -sparse.eye(n1 + n2)], format="csc")
-    b = np.r_[1.0, 1.0, np.zeros(n1 + n2)]
-    cones = [clarabel.ZeroConeT(2), clarabel.NonnegativeConeT(n1 + n2)]
-    settings = _tight_settings()
-    sol = clarabel.DefaultSolver(Pm, np.zeros(n1 + n2), Am, b, cones, settings).solve()
+    # the upper triangle of 2G, column by column, without its zeros
+    T = np.triu(2.0 * G).T  # row j: column j of the upper triangle
+    cj, ri = np.nonzero(T)
+    Pm = sparse.csc_matrix(
+        (T[cj, ri], ri.astype(np.int32), np.r_[0, np.cumsum(np.bincount(cj, minlength=m))]),
+        shape=(m, m),
+    )
+    # rows: the two simplex sums, then -I (the nonnegative cone)
+    ind = np.empty((m, 2), dtype=np.int32)
+    ind[:, 0] = np.r_[np.zeros(n1, np.int32), np.ones(n2, np.int32)]
+    ind[:, 1] = np.arange(2, m + 2, dtype=np.int32)
+    val = np.empty((m, 2))
+    val[:, 0], val[:, 1] = 1.0, -1.0
+    Am = sparse.csc_matrix(
+        (val.ravel(), ind.ravel(), np.arange(0, 2 * m + 1, 2, dtype=np.int32)), shape=(m + 2, m)
+    )
+    b = np.r_[1.0, 1.0, np.zeros(m)]
+    cones = [clarabel.ZeroConeT(2), clarabel.NonnegativeConeT(m)]
+    sol = clarabel.DefaultSolver(Pm, np.zeros(m), Am, b, cones, _tight_settings()).solve()
     x = np.clip(np.asarray(sol.x), 0.0, None)
     a, bb = x[:n1], x[n1:]
     if a.sum() <= 0 or bb.sum() <= 0:  # pragma: no cover - solver failure
