@@ -63,7 +63,8 @@ def test_frank_wolfe_bounds_bracket_the_exact_distance():
     S = rng.normal(size=(200, 30))
     T = rng.normal(size=(25, 30)) * 2.0
     T[:3] = S[:3].mean(axis=0)  # inside the hull
-    lo, hi = report._frank_wolfe_bounds(S, T, S @ T.T)
+    H = S[np.argmin(((S[:, None, :] - T[None]) ** 2).sum(axis=2), axis=0)]  # nearest points
+    lo, hi = report._frank_wolfe_bounds(S, T, S @ T.T, H.copy(), steps=20)
     exact = np.array([geometry.point_hull_distance(S, x) for x in T])
     assert (lo <= exact + 1e-9).all() and (exact <= hi + 1e-9).all()
     assert (lo[3:] > 0).all()  # bounds that say something

@@ -956,6 +956,11 @@ def hull_distance(
         z = p_star - q_star
         dist = float(np.linalg.norm(z))
         if dist <= 1e-7 * scale:
+            # hulls with points within TOUCH meet, as the separability LPs certify it (the
+            # same float64 check on the QP's own weights spares the LP); else the LP decides
+            o, sc = _frame(P, Q)
+            if _meet((P[iP] - o) / sc, (Q[iQ] - o) / sc, a, b):
+                return 0.0
             return 0.0 if not lp_separable(P, Q)[0] else _full(P, Q)
         tol = 1e-9 * dist * scale
         pz, qz = P @ z, Q @ z
@@ -1025,12 +1030,18 @@ def _active_set_weights(G: np.ndarray, n1: int, lam: np.ndarray | None = None) -
         lam[i] = lam[n1 + j] = 1.0
     lam = lam.copy()
     free = lam > 0.0
-    is_q = np.arange(m) >= n1
+    # the KKT matrix of every free set is a submatrix of G bordered by the two simplex rows
+    Gb = np.zeros((m + 2, m + 2))
+    Gb[:m, :m] = G
+    Gb[m, :n1] = Gb[:n1, m] = 1.0
+    Gb[m + 1, n1:m] = Gb[n1:m, m + 1] = 1.0
+    border = np.array([m, m + 1])
     radius = float(np.sqrt(max(float(diag.max()), 1e-300)))
     for _ in range(4 * m + 50):
         g = G @ lam  # the gradient (half): row_i · z
-        nu = np.where(is_q, lam[n1:] @ g[n1:], lam[:n1] @ g[:n1])
-        viol = g - nu
+        viol = g.copy()
+        viol[:n1] -= lam[:n1] @ g[:n1]
+        viol[n1:] -= lam[n1:] @ g[n1:]
         viol[free] = np.inf
         z = float(np.sqrt(max(float(lam @ g), 0.0)))
         enter = np.flatnonzero(viol < -ACTIVE_SET_TOL * radius * max(z, 1e-300))
@@ -1041,11 +1052,8 @@ def _active_set_weights(G: np.ndarray, n1: int, lam: np.ndarray | None = None) -
         for _minor in range(2 * m + 2):
             F = np.flatnonzero(free)
             nf = len(F)
-            K = np.zeros((nf + 2, nf + 2))
-            K[:nf, :nf] = G[np.ix_(F, F)]
-            E = np.zeros((2, nf))
-            E[0], E[1] = ~is_q[F], is_q[F]
-            K[nf:, :nf], K[:nf, nf:] = E, E.T
+            at = np.concatenate([F, border])
+            K = Gb[at[:, None], at]
             rhs = np.zeros(nf + 2)
             rhs[nf:] = 1.0
             try:

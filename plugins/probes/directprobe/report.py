@@ -131,25 +131,25 @@ def inside_stats(
 # units), is the bar a cluster's bound must exceed to be skipped: room for the rounding of the
 # bounds and the QP's tolerance
 BOUND_SLACK = 1e-6
-FW_ITERS = 20  # Frank-Wolfe steps that tighten the point-to-hull bounds before any QP
+FW_ROUNDS = 4  # rounds of Frank-Wolfe steps that tighten the point-to-hull bounds before any QP,
+FW_STEPS = 5  # of this many steps each; the candidates are pruned between rounds
 
 
 def _frank_wolfe_bounds(
-    S: np.ndarray, T: np.ndarray, ST: np.ndarray, iters: int = FW_ITERS
+    S: np.ndarray, T: np.ndarray, ST: np.ndarray, H: np.ndarray, steps: int = FW_STEPS
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper bounds of the distances from each row x of T to the hull of S, from
-    ``iters`` Frank-Wolfe steps (exact line search) of all of them at once, each from the point
-    of S nearest to x (``ST``: S @ T.T). Upper: the distance to the last iterate h, a point of
-    the hull. Lower: with u = h - x, every hull point lies at least min_s (s - x)·u / |u|
-    beyond x (the products come from one matrix product per step, their rounding is
+    """Lower and upper bounds of the distances from each row x of T to the hull of S, after
+    ``steps`` Frank-Wolfe steps (exact line search) of all of them at once from the hull
+    points H (rows, updated in place; ``ST``: S @ T.T). Upper: the distance to the last
+    iterate h. Lower: with u = h - x, every hull point lies at least min_s (s - x)·u / |u|
+    beyond x (the products come from one matrix product per step; their rounding is
     subtracted). Valid after any number of steps; the QPs make them exact."""
     ss = np.einsum("ij,ij->i", S, S)
     xx = np.einsum("ij,ij->i", T, T)
     cols = np.arange(len(T))
-    H = S[np.argmin(ss[:, None] - 2.0 * ST, axis=0)]  # the nearest points
     lower = np.zeros(len(T))
     err = 1e-12 * (float(ss.max()) + xx)  # (rounding of the expanded products, generously)
-    for _ in range(iters):
+    for _ in range(steps):
         U = H - T
         u2 = np.einsum("ij,ij->i", U, U)
         hx = np.einsum("ij,ij->i", H, T)
@@ -171,25 +171,41 @@ def _point_hull_bounds(
     sets: list[np.ndarray], cents: np.ndarray, rads: np.ndarray, T: np.ndarray, k: int
 ) -> np.ndarray:
     """Lower bounds of the distances from each test point (rows of T) to each hull (columns):
-    the bounding sphere's, raised by Frank-Wolfe (``_frank_wolfe_bounds``) for the hulls whose
-    sphere bound does not exceed the k-th smallest distance from the point to a nearest
-    training point of a cluster (an upper bound of the k-th hull distance)."""
+    the bounding sphere's, raised by rounds of Frank-Wolfe steps (``_frank_wolfe_bounds``,
+    from the nearest training point of the cluster) for the hulls that can still be among the
+    k nearest: those whose lower bound does not exceed the k-th smallest upper bound (a
+    distance to a hull point) of the test point, recomputed every round."""
     lower = np.maximum(np.stack([canonical_dist(cents, x) for x in T]) - rads[None, :], 0.0)
     prods = [S @ T.T for S in sets]
-    xx = np.einsum("ij,ij->i", T, T)
-    nearest = np.stack(
-        [
-            np.sqrt(np.maximum((np.einsum("ij,ij->i", S, S)[:, None] - 2.0 * ST).min(0) + xx, 0))
-            for S, ST in zip(sets, prods, strict=True)
-        ],
+    nearest = []
+    for S, ST in zip(sets, prods, strict=True):
+        d2 = np.einsum("ij,ij->i", S, S)[:, None] - 2.0 * ST
+        nearest.append(np.argmin(d2, axis=0))
+    upper = np.stack(
+        [np.sqrt(((S[j] - T) ** 2).sum(axis=1)) for S, j in zip(sets, nearest, strict=True)],
         axis=1,
     )
-    kth = np.sort(nearest, axis=1)[:, k - 1]
-    for c, (S, ST) in enumerate(zip(sets, prods, strict=True)):
-        cand = np.flatnonzero(lower[:, c] <= kth * (1.0 + BOUND_SLACK) + BOUND_SLACK)
-        if len(cand) and len(S) > 1:
-            lo, _ = _frank_wolfe_bounds(S, T[cand], ST[:, cand])
-            lower[cand, c] = np.maximum(lower[cand, c], lo)
+    state: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # cluster -> (test rows, iterates)
+    for _ in range(FW_ROUNDS):
+        kth = np.sort(upper, axis=1)[:, k - 1]
+        bar = kth + BOUND_SLACK * np.maximum(kth, 1.0)
+        for c, (S, ST) in enumerate(zip(sets, prods, strict=True)):
+            if len(S) == 1:  # (the sphere bound is the distance)
+                continue
+            cand = np.flatnonzero(lower[:, c] <= bar)
+            if c in state:
+                rows, H = state[c]
+                keep = np.isin(rows, cand)
+                rows, H = rows[keep], H[keep]
+            else:
+                rows, H = cand, S[nearest[c][cand]].copy()
+            if not len(rows):
+                state[c] = (rows, H)
+                continue
+            lo, up = _frank_wolfe_bounds(S, T[rows], ST[:, rows], H)
+            lower[rows, c] = np.maximum(lower[rows, c], lo)
+            upper[rows, c] = np.minimum(upper[rows, c], up)
+            state[c] = (rows, H)
     return lower
 
 
