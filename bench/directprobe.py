@@ -5,7 +5,8 @@
     DirectProbe, in one process, on ss-role train vectors (minilm-l6, last layer).
 Target: identical clusters, (b) >= 20x faster.  With --ewt: ftprobe alone on pos-ewt train
 (minilm-l3, last layer); target < 30 minutes on 2 cores. --limit N times a seeded random subset of
-N train points (how the time grows with the data).
+N train points (how the time grows with the data). Prints a hash of the clusters (sha256 of the
+cluster ids, int64) to compare versions.
 
     FTPROBE_DATA_DIR=... FTPROBE_MODELS_DIR=... python bench/directprobe.py [--ewt] [--no-ref]
         [--limit N]
@@ -14,6 +15,7 @@ N train points (how the time grows with the data).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import time
 
 import numpy as np
@@ -66,6 +68,8 @@ def main() -> None:
         f"separable label pairs {fast.separable_label_pairs}/{fast.label_pairs_checked}"
     )
     print(f"phases (s): {fast.phase_seconds}")
+    digest = hashlib.sha256(np.ascontiguousarray(fast.assign, dtype=np.int64).tobytes())
+    print(f"clusters hash: {digest.hexdigest()[:12]}")
     if args.ewt or args.no_ref:
         return
     t = time.perf_counter()

@@ -140,6 +140,10 @@ def directprobe_clusters(
     for a in labels:
         if not graph[a]:
             merges += int((y == a).sum()) - 1
+    # of which (summed over the LP worker threads): inside HiGHS's kept models
+    phases["lp_simplex_runs"] = stats.lp_run_s
+    phases["lp_read_back"] = stats.lp_read_back_s
+    phases["lp_basis"] = stats.lp_basis_s
     keys, assign = np.unique(assign, return_inverse=True)
     return ClusterResult(
         assign=assign.astype(np.int64),

@@ -1,11 +1,20 @@
 """Exact convex-hull geometry: separability LP (HiGHS), hull-to-hull and point-to-hull distance
-(QP, Clarabel). Every routine works in float64 and in the affine span of its inputs when that is
-smaller than the ambient dimension (an isometry, so answers are unchanged)."""
+(QP). Every routine works in float64 and in the affine span of its inputs when that is
+smaller than the ambient dimension (an isometry, so answers are unchanged).
+
+Own numerics, and why: the hull-distance QPs of a DirectProbe report are solved on working sets
+of tens to hundreds of points, thousands of them per report; an interior-point solve of each
+from scratch (Clarabel, plus building its sparse matrices) was most of the report's time. They
+are solved here by a primal active-set method (``_active_set_weights``, Wolfe's minimum-norm-point
+algorithm on two simplices) warm-started from the previous working set's optimum, exact up to
+rounding, with the optimality condition still checked on all points; Clarabel remains the
+fallback when it stalls and the solver of the whole-set QP."""
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 import warnings
 from dataclasses import dataclass, fields
 from typing import NamedTuple
@@ -24,6 +33,12 @@ class LPStats:
     retries: int = 0  # extra solves after HiGHS reported numerical difficulties
     unresolved: int = 0  # still undecided after every retry: read as overlap, with a warning
     rounds: int = 0  # working-set LPs solved inside large tests
+    # seconds inside the kept HiGHS models (summed over worker threads): simplex runs (they
+    # include the refactorisation a new basis needs), reading solutions back, and basis
+    # handling (getBasis / setBasis / deleting columns)
+    lp_run_s: float = 0.0
+    lp_read_back_s: float = 0.0
+    lp_basis_s: float = 0.0
 
     def add(self, other: LPStats) -> None:
         """Count another run's tests (e.g. one made on a worker thread) in these."""
@@ -289,6 +304,7 @@ def separate(
         return _direct_separation(P, Q, stats)
     gP, gQ = ids if ids is not None else (np.arange(len(P)), np.arange(len(Q)))
     model = lp if lp is not None else HullGapLP(P, Q)
+    model.charge = stats
     if model.size:
         if len(model.ids) > LP_COLUMNS_MAX:
             model.prune()
@@ -481,6 +497,12 @@ class HullGapLP:
         self.live = np.zeros(0, dtype=bool)  # per point column: not dead
         self._new_model()
         self.broken = False  # the simplex stalled: the model is not to be used again
+        self.charge: LPStats | None = None  # where the time spent in HiGHS is counted
+
+    def _clock(self, name: str, t0: float) -> None:
+        """Count the seconds since t0 in the field ``name`` of ``charge``."""
+        if self.charge is not None:
+            setattr(self.charge, name, getattr(self.charge, name) + time.perf_counter() - t0)
 
     def _new_model(self) -> None:
         """A HiGHS model with the rows and the slack columns only."""
@@ -550,7 +572,9 @@ class HullGapLP:
         """Delete the point columns where mask is set."""
         at = np.flatnonzero(mask)
         if len(at):
+            t0 = time.perf_counter()
             self.h.deleteCols(len(at), (2 * self.d + at).astype(np.int32))
+            self._clock("lp_basis_s", t0)
             self.ids, self.live = self.ids[~mask], self.live[~mask]
             self._mark = None
 
@@ -558,15 +582,20 @@ class HullGapLP:
         """Remember the basis (optimal for the sets as they are) before a test of grown sets,
         for ``drop`` to return to."""
         if self.solves:
+            t0 = time.perf_counter()
             b = self.h.getBasis()
             self._mark = (len(self.ids), list(b.col_status), list(b.row_status))
+            self._clock("lp_basis_s", t0)
 
     def _basic(self) -> np.ndarray:
         """Which point columns are basic."""
         import highspy
 
+        t0 = time.perf_counter()
         status = self.h.getBasis().col_status[2 * self.d :]
-        return np.array([s == highspy.HighsBasisStatus.kBasic for s in status], dtype=bool)
+        out = np.array([s == highspy.HighsBasisStatus.kBasic for s in status], dtype=bool)
+        self._clock("lp_basis_s", t0)
+        return out
 
     def _rewind(self) -> None:
         """Back to the basis of the last ``mark`` (columns added since are nonbasic at zero):
@@ -582,7 +611,9 @@ class HullGapLP:
         b.col_status = cols + [lower] * (len(self.ids) - n)
         b.row_status = rows
         b.valid = True
+        t0 = time.perf_counter()
         self.h.setBasis(b)
+        self._clock("lp_basis_s", t0)
 
     def drop(self, gP: np.ndarray, gQ: np.ndarray | None = None) -> None:
         """Fix at zero the live P columns whose ids are in gP and the live Q columns whose ids
@@ -631,7 +662,9 @@ class HullGapLP:
             limit = max(HULL_GAP_MAXITER, 2 * h.getNumCol())
         h.setOptionValue("simplex_iteration_limit", limit)
         self.solves += 1
+        t0 = time.perf_counter()
         h.run()
+        self._clock("lp_run_s", t0)
         return h.getModelStatus() == highspy.HighsModelStatus.kOptimal
 
     def _restart(self, P: np.ndarray, gP: np.ndarray, Q: np.ndarray, gQ: np.ndarray) -> None:
@@ -661,14 +694,18 @@ class HullGapLP:
         return self._read(P, gP, Q, gQ) if self._run(tight=True) else None
 
     def _read(self, P: np.ndarray, gP: np.ndarray, Q: np.ndarray, gQ: np.ndarray) -> _Gap | None:
+        t0 = time.perf_counter()
         sol = self.h.getSolution()
         x = np.asarray(sol.col_value)[2 * self.d :][self.live]
+        objective = self.h.getInfo().objective_function_value
+        duals = np.asarray(sol.row_dual[: self.d])
+        self._clock("lp_read_back_s", t0)
         isp, iP, iQ = self._rows(gP, gQ)
         a, b = np.zeros(len(P)), np.zeros(len(Q))
         a[iP], b[iQ] = x[isp], x[~isp]
         return _outcome(
             P, Q, self.o, self.scale, a, b,
-            self.h.getInfo().objective_function_value, np.asarray(sol.row_dual[: self.d]),
+            objective, duals,
         )  # fmt: skip
 
 
@@ -769,8 +806,9 @@ def _lp_direct(
     else:
         coords = stacked
     scale = float(np.abs(coords).max()) or 1.0
-    # dual simplex is fastest on small LPs, interior point (with crossover) on large ones
-    first, second = ("highs-ipm", "highs-ds") if n > 1000 else ("highs-ds", "highs-ipm")
+    # dual simplex first at every size: the interior-point method can call thin-margin pairs
+    # infeasible (its tolerances are looser than the margin) where a verified plane separates
+    first, second = "highs-ds", "highs-ipm"
     attempts = [(first, 1.0), (second, 1.0), (first, scale), (second, scale)]
     for k, (method, s) in enumerate(attempts):
         if k:
@@ -791,8 +829,12 @@ def _lp_direct(
             bounds=[(None, None)] * (r + 1),
             method=method,
         )
-        if res.status == _INFEASIBLE:
-            return False, None
+        if res.status == _INFEASIBLE:  # an overlap only with a verified common point
+            met, plane = _verify_overlap(P, Q)
+            if met:
+                return False, None
+            if plane is not None:
+                return True, plane
         if res.status == _OPTIMAL and res.x is not None:
             w_local = res.x[:r] / s
             b_local = float(res.x[r])
@@ -810,6 +852,25 @@ def _lp_direct(
         stacklevel=3,
     )
     return False, None
+
+
+def _verify_overlap(P: np.ndarray, Q: np.ndarray) -> tuple[bool, tuple[np.ndarray, float] | None]:
+    """Check a margin LP's "infeasible" with the hull-gap LP on all points (simplex, then the
+    interior-point method when that stalls): (True, None) when its weights give a common point
+    of the two hulls (``_outcome``'s float64 check, as in the merger), (False, plane) when its
+    plane strictly separates, (False, None) when neither is verified."""
+    model = HullGapLP(P, Q)
+    gP, gQ = np.arange(len(P)), np.arange(len(Q))
+    model.add(P, gP, Q, gQ)
+    gap = model.solve(P, gP, Q, gQ)
+    if gap is None:
+        gap = _hull_gap(P, Q)
+    if gap is None:
+        return False, None
+    if gap.plane is None:
+        return True, None
+    w, b = gap.plane
+    return False, ((w, b) if separates(w, b, P, Q) else None)
 
 
 def _tight_settings():
@@ -858,59 +919,206 @@ def _min_norm_qp(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a / a.sum(), bb / bb.sum()
 
 
-def hull_distance(P: np.ndarray, Q: np.ndarray, start: int = 24) -> float:
+def hull_distance(
+    P: np.ndarray,
+    Q: np.ndarray,
+    start: int = 24,
+    above: float = np.inf,
+    p_stats: tuple[np.ndarray, float] | None = None,
+) -> float:
     """Euclidean distance between the convex hulls of P and Q (0 when they intersect).
 
     Working-set method: solve the min-norm QP on a few points of each set, then check the
     optimality condition on all points (every p has p·z >= p*·z, every q has q·z <= q*·z for
     z = p* - q*); add the violators and solve again until none is left. The answer is the full
-    QP's (to solver tolerance)."""
+    QP's (to solver tolerance). The working-set QPs are solved by ``_active_set_weights``,
+    each from the last one's weights (Clarabel when that fails).
+
+    ``above``: a caller that only needs distances up to this value gets, as soon as the plane
+    through the current solution shows the distance exceeds it, that lower bound instead (a
+    number above ``above``). ``p_stats``: P's mean and largest absolute coordinate, when the
+    caller keeps them (many points against one set)."""
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
     if len(P) == 1 and len(Q) == 1:
         return float(np.linalg.norm(P[0] - Q[0]))
-    scale = max(float(np.abs(P).max()), float(np.abs(Q).max()), 1.0)
-    w = P.mean(axis=0) - Q.mean(axis=0)
+    p_mean, p_abs = p_stats if p_stats is not None else (P.mean(axis=0), float(np.abs(P).max()))
+    scale = max(p_abs, float(np.abs(Q).max()), 1.0)
+    w = p_mean - Q.mean(axis=0)
     iP = np.argsort(P @ w, kind="stable")[:start]
     iQ = np.argsort(-(Q @ w), kind="stable")[:start]
+    shift = P[iP[0]]  # a common shift leaves p - q unchanged and conditions the Gram matrix
+    iP, iQ = np.sort(iP), np.sort(iQ)
+    lam: np.ndarray | None = None
     for _ in range(200):
-        a, b = _min_norm_weights(P[iP], Q[iQ])
+        a, b, lam = _working_set_weights(P[iP], Q[iQ], shift, lam)
         p_star, q_star = a @ P[iP], b @ Q[iQ]
         z = p_star - q_star
         dist = float(np.linalg.norm(z))
         if dist <= 1e-7 * scale:
+            # hulls with points within TOUCH meet, as the separability LPs certify it (the
+            # same float64 check on the QP's own weights spares the LP); else the LP decides
+            o, sc = _frame(P, Q)
+            if _meet((P[iP] - o) / sc, (Q[iQ] - o) / sc, a, b):
+                return 0.0
             return 0.0 if not lp_separable(P, Q)[0] else _full(P, Q)
         tol = 1e-9 * dist * scale
-        vp = P @ z - p_star @ z  # < 0: p lies beyond the current supporting plane
-        vq = q_star @ z - Q @ z
+        pz, qz = P @ z, Q @ z
+        if above < np.inf:  # the plane normal to z: every hull point pair is this far apart
+            bound = (float(pz.min()) - float(qz.max())) / dist
+            if bound > above:
+                return bound
+        vp = pz - p_star @ z  # < 0: p lies beyond the current supporting plane
+        vq = q_star @ z - qz
         addP = np.setdiff1d(np.flatnonzero(vp < -tol), iP)
         addQ = np.setdiff1d(np.flatnonzero(vq < -tol), iQ)
         if not len(addP) and not len(addQ):
             return dist
-        iP = np.union1d(iP, addP[np.argsort(vp[addP], kind="stable")][:start])
-        iQ = np.union1d(iQ, addQ[np.argsort(vq[addQ], kind="stable")][:start])
+        nP = np.union1d(iP, addP[np.argsort(vp[addP], kind="stable")][:start])
+        nQ = np.union1d(iQ, addQ[np.argsort(vq[addQ], kind="stable")][:start])
+        grown = np.zeros(len(nP) + len(nQ))  # the last weights, on the grown working set
+        grown[np.searchsorted(nP, iP)] = lam[: len(iP)]
+        grown[len(nP) + np.searchsorted(nQ, iQ)] = lam[len(iP) :]
+        iP, iQ, lam = nP, nQ, grown
     return _full(P, Q)  # pragma: no cover - did not converge: solve the whole QP
+
+
+class _Stalled(Exception):
+    """The active-set method did not finish (rounding): the interior-point QP takes over."""
+
+
+def _working_set_weights(
+    P: np.ndarray, Q: np.ndarray, shift: np.ndarray, lam: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Min-norm weights a, b of the working sets P and Q (``_active_set_weights`` from the
+    weights ``lam``, Clarabel's ``_min_norm_weights`` when it stalls), and the weights as one
+    vector (P's, then Q's) for the next working set's start."""
+    A = np.concatenate([P - shift, shift - Q])
+    try:
+        x = _active_set_weights(A @ A.T, len(P), lam)
+    except _Stalled:
+        a, b = _min_norm_weights(P, Q)
+        return a, b, np.r_[a, b]
+    a, b = x[: len(P)], x[len(P) :]
+    return a / a.sum(), b / b.sum(), x
+
+
+ACTIVE_SET_TOL = 1e-12  # KKT tolerance of the active-set QP, relative to |z| and the radius
+ACTIVE_SET_ADD = 8  # violators freed per major step (the most violating ones)
+
+
+def _active_set_weights(G: np.ndarray, n1: int, lam: np.ndarray | None = None) -> np.ndarray:
+    """min x'Gx over x >= 0 with x[:n1] and x[n1:] each summing to one (G: the Gram matrix of
+    the rows p - s and s - q; x'Gx = |p* - q*|^2): a primal active-set method (Wolfe's
+    minimum-norm-point algorithm on the two simplices). Each major step adds the point that
+    violates the optimality condition most; each minor step solves the equality-constrained
+    problem on the free points (a small KKT system) and, when a weight would turn negative,
+    stops on the boundary and frees that point. From ``lam`` (feasible weights, e.g. the
+    optimum of a smaller working set) or the closest pair. Exact up to rounding; raises
+    ``_Stalled`` when it does not finish.
+
+    Written here rather than calling Clarabel because the working-set QPs are small, dense and
+    many (thousands per DirectProbe report), and warm-started from the previous working set's
+    optimum they need a few steps each: an interior-point solve of every one from scratch (and
+    building its sparse matrices) was most of the report's time."""
+    m = len(G)
+    diag = np.diag(G)
+    if lam is None:
+        D2 = diag[:n1, None] + diag[None, n1:] + 2.0 * G[:n1, n1:]  # |p - q|^2
+        i, j = np.unravel_index(int(np.argmin(D2)), D2.shape)
+        lam = np.zeros(m)
+        lam[i] = lam[n1 + j] = 1.0
+    lam = lam.copy()
+    free = lam > 0.0
+    # the KKT matrix of every free set is a submatrix of G bordered by the two simplex rows
+    Gb = np.zeros((m + 2, m + 2))
+    Gb[:m, :m] = G
+    Gb[m, :n1] = Gb[:n1, m] = 1.0
+    Gb[m + 1, n1:m] = Gb[n1:m, m + 1] = 1.0
+    border = np.array([m, m + 1])
+    radius = float(np.sqrt(max(float(diag.max()), 1e-300)))
+    for _ in range(4 * m + 50):
+        g = G @ lam  # the gradient (half): row_i · z
+        viol = g.copy()
+        viol[:n1] -= lam[:n1] @ g[:n1]
+        viol[n1:] -= lam[n1:] @ g[n1:]
+        viol[free] = np.inf
+        z = float(np.sqrt(max(float(lam @ g), 0.0)))
+        enter = np.flatnonzero(viol < -ACTIVE_SET_TOL * radius * max(z, 1e-300))
+        if not len(enter):
+            return lam
+        enter = enter[np.argsort(viol[enter], kind="stable")[:ACTIVE_SET_ADD]]
+        free[enter] = True
+        for _minor in range(2 * m + 2):
+            F = np.flatnonzero(free)
+            nf = len(F)
+            at = np.concatenate([F, border])
+            K = Gb[at[:, None], at]
+            rhs = np.zeros(nf + 2)
+            rhs[nf:] = 1.0
+            try:
+                new = np.linalg.solve(K, rhs)[:nf]
+            except np.linalg.LinAlgError:
+                if len(enter) < 2:  # (one point that improves keeps the system regular)
+                    raise _Stalled from None
+                free[enter[1:]] = False  # e.g. duplicate points entered together
+                enter = enter[:1]
+                continue
+            if not np.isfinite(new).all():
+                raise _Stalled
+            if (new > 0.0).all():
+                lam[F] = new
+                break
+            old = lam[F]
+            neg = new <= 0.0
+            idle = neg & (old <= 0.0)  # freed with the others but not wanted with them
+            if idle.any() and not idle.all():
+                free[F[idle]] = False
+                continue
+            ratios = old[neg] / (old[neg] - new[neg])
+            theta = float(ratios.min())
+            step = old + theta * (new - old)
+            step[np.flatnonzero(neg)[int(np.argmin(ratios))]] = 0.0
+            step = np.clip(step, 0.0, None)
+            lam[F] = step
+            free[F[step <= 0.0]] = False
+        else:
+            raise _Stalled
+    raise _Stalled
 
 
 def _min_norm_weights(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The same QP in the weights only (Hessian = Gram matrix of the working set): small and
-    dense, no ambient-dimension variables."""
+    dense, no ambient-dimension variables. (Its matrices are built as CSC arrays directly,
+    entry for entry what scipy.sparse's dense conversion and stacking gave: those cost three
+    times the solve on these small QPs.)"""
     import clarabel
     from scipy import sparse
 
     n1, n2 = len(P), len(Q)
+    m = n1 + n2
     c = P[0]  # a common shift leaves p - q unchanged and conditions the Gram matrix
     A = np.concatenate([P - c, c - Q])
     G = A @ A.T
-    Pm = sparse.csc_matrix(np.triu(2.0 * G))
-    eq = np.zeros((2, n1 + n2))
-    eq[0, :n1] = 1.0
-    eq[1, n1:] = 1.0
-    Am = sparse.vstack([sparse.csc_matrix(eq), -sparse.eye(n1 + n2)], format="csc")
-    b = np.r_[1.0, 1.0, np.zeros(n1 + n2)]
-    cones = [clarabel.ZeroConeT(2), clarabel.NonnegativeConeT(n1 + n2)]
-    settings = _tight_settings()
-    sol = clarabel.DefaultSolver(Pm, np.zeros(n1 + n2), Am, b, cones, settings).solve()
+    # the upper triangle of 2G, column by column, without its zeros
+    T = np.triu(2.0 * G).T  # row j: column j of the upper triangle
+    cj, ri = np.nonzero(T)
+    Pm = sparse.csc_matrix(
+        (T[cj, ri], ri.astype(np.int32), np.r_[0, np.cumsum(np.bincount(cj, minlength=m))]),
+        shape=(m, m),
+    )
+    # rows: the two simplex sums, then -I (the nonnegative cone)
+    ind = np.empty((m, 2), dtype=np.int32)
+    ind[:, 0] = np.r_[np.zeros(n1, np.int32), np.ones(n2, np.int32)]
+    ind[:, 1] = np.arange(2, m + 2, dtype=np.int32)
+    val = np.empty((m, 2))
+    val[:, 0], val[:, 1] = 1.0, -1.0
+    Am = sparse.csc_matrix(
+        (val.ravel(), ind.ravel(), np.arange(0, 2 * m + 1, 2, dtype=np.int32)), shape=(m + 2, m)
+    )
+    b = np.r_[1.0, 1.0, np.zeros(m)]
+    cones = [clarabel.ZeroConeT(2), clarabel.NonnegativeConeT(m)]
+    sol = clarabel.DefaultSolver(Pm, np.zeros(m), Am, b, cones, _tight_settings()).solve()
     x = np.clip(np.asarray(sol.x), 0.0, None)
     a, bb = x[:n1], x[n1:]
     if a.sum() <= 0 or bb.sum() <= 0:  # pragma: no cover - solver failure

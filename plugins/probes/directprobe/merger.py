@@ -595,6 +595,7 @@ class Merger:
                 if part is None:
                     part = self._by_size(s, t)[0]
                 other = self.members[t if part == s else s]
+                lp.charge = self.stats
                 if flip:
                     lp.drop(other[:0], other)
                 else:
@@ -712,10 +713,15 @@ class Merger:
         return Mi, XM, cM, rM
 
     def run(self, progress=None, tid=None) -> None:
-        """Merge until no pair is left; LP tests run on up to ``LP_THREADS`` threads."""
+        """Merge until no pair is left; LP tests run on up to ``LP_THREADS`` threads. BLAS
+        runs on one thread meanwhile (process-wide, so in the workers too): the products here
+        are small and many, and BLAS threads on top of the workers oversubscribe the cores (a
+        6k-point run took 91 s with OpenBLAS's default threads, 17 s with one)."""
+        from threadpoolctl import threadpool_limits
+
         threads = LP_THREADS if LP_THREADS > 0 else min(LP_AHEAD, os.cpu_count() or 1)
         pool = ThreadPoolExecutor(threads, "directprobe-lp") if threads > 1 else None
-        with pool or nullcontext():
+        with threadpool_limits(limits=1, user_api="blas"), pool or nullcontext():
             self._pool = pool
             try:
                 self._run(progress, tid)
