@@ -159,16 +159,13 @@ class _Stack:
     def adam(
         self, grads: list[torch.Tensor], step: int, lr: float, betas=(0.9, 0.999), eps: float = 1e-8
     ) -> None:
-        """One Adam step, the same arithmetic as ``torch.optim.Adam`` (foreach, no decay)."""
-        b1, b2 = betas
-        torch._foreach_lerp_(self.m, grads, 1 - b1)
-        torch._foreach_mul_(self.v, b2)
-        torch._foreach_addcmul_(self.v, grads, grads, 1 - b2)
-        step_size = lr / (1 - b1**step)
-        denom = torch._foreach_sqrt(self.v)
-        torch._foreach_div_(denom, (1 - b2**step) ** 0.5)
-        torch._foreach_add_(denom, eps)
-        torch._foreach_addcdiv_(self.params, self.m, denom, -step_size)
+        """One Adam step of every net (torch's fused Adam kernel: the arithmetic of
+        ``torch.optim.Adam``, one pass over the parameters)."""
+        steps = [torch.tensor(float(step))] * len(self.params)
+        torch._fused_adam_(
+            self.params, grads, self.m, self.v, [], steps, amsgrad=False, lr=lr,
+            beta1=betas[0], beta2=betas[1], weight_decay=0.0, eps=eps, maximize=False,
+        )  # fmt: skip
 
 
 def _forward(stack: _Stack, h: torch.Tensor) -> list[torch.Tensor]:
@@ -180,7 +177,7 @@ def _forward(stack: _Stack, h: torch.Tensor) -> list[torch.Tensor]:
     outs = [h]
     last = len(stack.weights) - 1
     for i, (w, b) in enumerate(zip(stack.weights, stack.biases, strict=True)):
-        h = torch.baddbmm(b, h, w)
+        h = torch.bmm(h, w).add_(b)  # faster than baddbmm(b, h, w), which copies b first
         if i < last:
             h = h.relu_()
         outs.append(h)
@@ -203,10 +200,10 @@ def _grads(
         w, h = stack.weights[i], outs[i]
         gw = torch.bmm(h.transpose(1, 2), g)
         if l2 is not None:
-            gw.add_(w * (l2 / rows))
+            gw.addcmul_(w, l2, value=1.0 / rows)
         grads += [g.sum(1, keepdim=True), gw]
         if i > 0:
-            g = torch.bmm(g, w.transpose(1, 2)).mul_(h > 0)
+            g = torch.ops.aten.threshold_backward(torch.bmm(g, w.transpose(1, 2)), h, 0)
     return grads[::-1]
 
 
