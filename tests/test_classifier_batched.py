@@ -32,12 +32,14 @@ def same_net(a: torch.nn.Module, b: torch.nn.Module, tol: float) -> bool:
     return all(torch.allclose(p, q, rtol=tol, atol=tol) for p, q in pairs)
 
 
-@pytest.mark.parametrize("iter_size", [0, 150])  # 150: batch orders wrap inside an iteration
-def test_batched_nets_equal_each_trained_alone(iter_size):
+# one seed: one batch order for all nets (the grid; the first layer is one flat product);
+# several: each net its own order (the final seeds). 150: orders wrap inside an iteration.
+@pytest.mark.parametrize("iter_size", [0, 150])
+@pytest.mark.parametrize("seeds", [[0, 0, 1, 2], [4, 4, 4, 4]])
+def test_batched_nets_equal_each_trained_alone(seeds, iter_size):
     X, y = data()
     val, Xf, yf = (X[:80], y[:80]), X[80:], y[80:]
-    # two nets share seed 0 (one batch order, as in the grid), two have their own
-    l2s, seeds = [0.0, 1e-2, 1.0, 1e-4], [0, 0, 1, 2]
+    l2s = [0.0, 1e-2, 1.0, 1e-4]
     kw = dict(max_iter=12, batch_size=32, lr=5e-3, val=val, patience=50, iter_size=iter_size)
     many = mlp.train_many(Xf, yf, 4, (16, 8), l2s, seeds, **kw)
     for l2, seed, got in zip(l2s, seeds, many, strict=True):
@@ -51,6 +53,17 @@ def test_batched_nets_equal_each_trained_alone(iter_size):
     assert not same_net(many[0].model, many[2].model, 1e-4)
 
 
+def test_linear_nets_batched_equal_alone():
+    X, y = data(300)
+    kw = dict(max_iter=6, batch_size=32, lr=1e-2, val=(X[:50], y[:50]), patience=50)
+    for seeds in ([1, 1, 1], [1, 2, 3]):
+        many = mlp.train_many(X[50:], y[50:], 4, (), [0.0, 0.1, 10.0], seeds, **kw)
+        for l2, seed, got in zip([0.0, 0.1, 10.0], seeds, many, strict=True):
+            alone = mlp.train(X[50:], y[50:], 4, (), l2, seed=seed, **kw)
+            assert got.iterations == alone.iterations
+            assert same_net(got.model, alone.model, 1e-4)
+
+
 def test_without_validation_runs_max_iter_like_alone():
     X, y = data(200)
     kw = dict(max_iter=5, batch_size=64, lr=1e-2)
@@ -61,12 +74,13 @@ def test_without_validation_runs_max_iter_like_alone():
         assert same_net(got.model, alone.model, 1e-5)
 
 
-def test_each_net_stops_on_its_own():
+@pytest.mark.parametrize("seeds", [[0, 0, 5], [0, 0, 0]])
+def test_each_net_stops_on_its_own(seeds):
     """A net whose L2 weight freezes it stops after ``patience`` stale iterations and leaves
     the batch; the others train on, exactly as they would alone."""
     X, y = data(400)
     val, Xf, yf = (X[:60], y[:60]), X[60:], y[60:]
-    l2s, seeds = [1e-4, 1e3, 0.0], [0, 0, 5]
+    l2s = [1e-4, 1e3, 0.0]
     kw = dict(max_iter=40, batch_size=32, lr=1e-2, val=val, patience=3)
     nets: list[tuple[int, int]] = []
     many = mlp.train_many(

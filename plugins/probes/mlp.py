@@ -134,13 +134,21 @@ def train(
 
 # ------------------------------------------------------------------ many nets at once
 class _Stack:
-    """Parameters and Adam moments of K nets of one shape, stacked on a leading net dimension:
-    weights ``(K, in, out)`` (so a layer is ``baddbmm(b, h, W)``), biases ``(K, 1, out)``."""
+    """Parameters and Adam moments of K nets of one shape, stacked on a net dimension: weights
+    ``(K, in, out)`` (a layer is ``bmm(h, W) + b``), biases ``(K, 1, out)``. With ``flat`` (the
+    nets see the same batches, as in the grid) the first layer is ``(d, K, out)`` and
+    ``(1, K, out)`` instead, so that it is one ``(rows, d) @ (d, K * out)`` product for all nets,
+    a far better shaped matrix product than K narrow ones."""
 
-    def __init__(self, params: list[torch.Tensor]):
-        self.params = params
+    def __init__(self, params: list[torch.Tensor], flat: bool):
+        self.params, self.flat = params, flat
+        self.dims = [1 if flat and j < 2 else 0 for j in range(len(params))]
         self.m = [torch.zeros_like(p) for p in params]
         self.v = [torch.zeros_like(p) for p in params]
+
+    @property
+    def k(self) -> int:
+        return self.params[0].shape[self.dims[0]]
 
     @property
     def weights(self) -> list[torch.Tensor]:
@@ -152,9 +160,12 @@ class _Stack:
 
     def keep(self, rows: torch.Tensor) -> None:
         """Drop every net not in ``rows`` (indices along the net dimension)."""
-        self.params = [p.index_select(0, rows) for p in self.params]
-        self.m = [t.index_select(0, rows) for t in self.m]
-        self.v = [t.index_select(0, rows) for t in self.v]
+        for ts in (self.params, self.m, self.v):
+            ts[:] = [t.index_select(dim, rows) for t, dim in zip(ts, self.dims, strict=True)]
+
+    def net(self, params: list[torch.Tensor], k: int) -> list[torch.Tensor]:
+        """Net ``k``'s parameters (weights ``(in, out)``, biases ``(1, out)``) of ``params``."""
+        return [p.select(dim, k) for p, dim in zip(params, self.dims, strict=True)]
 
     def adam(
         self, grads: list[torch.Tensor], step: int, lr: float, betas=(0.9, 0.999), eps: float = 1e-8
@@ -170,16 +181,20 @@ class _Stack:
 
 def _forward(stack: _Stack, h: torch.Tensor) -> list[torch.Tensor]:
     """Inputs of every layer, then the logits ``(K, rows, n_classes)``; ``h`` is ``(rows, d)``
-    (shared by all nets) or ``(K, rows, d)``."""
-    k = stack.params[0].shape[0]
-    if h.dim() == 2:
-        h = h.expand(k, *h.shape)
+    (shared by all nets: always so for a flat stack) or ``(K, rows, d)``."""
+    k, last = stack.k, len(stack.weights) - 1
     outs = [h]
-    last = len(stack.weights) - 1
     for i, (w, b) in enumerate(zip(stack.weights, stack.biases, strict=True)):
-        h = torch.bmm(h, w).add_(b)  # faster than baddbmm(b, h, w), which copies b first
+        if i == 0 and stack.flat:
+            h = (h @ w.view(w.shape[0], -1)).add_(b.view(1, -1)).view(len(h), k, -1)
+            h = h.transpose(0, 1)
+        else:
+            if h.dim() == 2:
+                h = h.expand(k, *h.shape)
+            h = torch.bmm(h, w).add_(b)  # faster than baddbmm(b, h, w), which copies b first
         if i < last:
             h = h.relu_()
+        h = h.contiguous()
         outs.append(h)
     return outs
 
@@ -198,10 +213,20 @@ def _grads(
     grads: list[torch.Tensor] = []
     for i in range(len(stack.weights) - 1, -1, -1):
         w, h = stack.weights[i], outs[i]
-        gw = torch.bmm(h.transpose(1, 2), g)
-        if l2 is not None:
-            gw.addcmul_(w, l2, value=1.0 / rows)
-        grads += [g.sum(1, keepdim=True), gw]
+        if i == 0 and stack.flat:  # h: (rows, d) shared; w: (d, K, out)
+            gt = g.transpose(0, 1).reshape(rows, -1)
+            gw = (h.t() @ gt).view(w.shape)
+            gb = gt.sum(0).view(1, k, -1)
+            if l2 is not None:
+                gw.addcmul_(w, l2.view(1, k, 1), value=1.0 / rows)
+        else:
+            if h.dim() == 2:
+                h = h.expand(k, *h.shape)
+            gw = torch.bmm(h.transpose(1, 2), g)
+            gb = g.sum(1, keepdim=True)
+            if l2 is not None:
+                gw.addcmul_(w, l2, value=1.0 / rows)
+        grads += [gb, gw]
         if i > 0:
             g = torch.ops.aten.threshold_backward(torch.bmm(g, w.transpose(1, 2)), h, 0)
     return grads[::-1]
@@ -210,7 +235,7 @@ def _grads(
 @torch.no_grad()
 def _score_many(stack: _Stack, X: torch.Tensor, y: torch.Tensor) -> tuple[list[float], list[float]]:
     """Accuracy and mean cross-entropy of every net on ``X, y``."""
-    k = stack.params[0].shape[0]
+    k = stack.k
     chunk = max(1024, 65536 // k)
     correct = torch.zeros(k, dtype=torch.int64, device=X.device)
     loss = torch.zeros(k, dtype=torch.float64, device=X.device)
@@ -226,9 +251,11 @@ def _score_many(stack: _Stack, X: torch.Tensor, y: torch.Tensor) -> tuple[list[f
 
 
 def _init(
-    d: int, sizes: Sequence[int], n_classes: int, seeds: Sequence[int], device: torch.device
-) -> list[torch.Tensor]:
-    """Stacked initial parameters: net k starts exactly as ``build`` under seed ``seeds[k]``."""
+    d: int, sizes: Sequence[int], n_classes: int, seeds: Sequence[int], flat: bool,
+    device: torch.device,
+) -> list[torch.Tensor]:  # fmt: skip
+    """Stacked initial parameters (the layout of :class:`_Stack`): net k starts exactly as
+    ``build`` under seed ``seeds[k]``."""
     per_seed: dict[int, list[torch.Tensor]] = {}
     for seed in dict.fromkeys(seeds):
         with torch.random.fork_rng(devices=[]):
@@ -240,13 +267,15 @@ def _init(
         ]  # fmt: skip
     n_params = len(per_seed[seeds[0]])
     return [
-        torch.stack([per_seed[s][j] for s in seeds]).contiguous().to(device)
+        torch.stack([per_seed[s][j] for s in seeds], dim=int(flat and j < 2))
+        .contiguous()
+        .to(device)
         for j in range(n_params)
     ]
 
 
 def _to_model(params: list[torch.Tensor], sizes: Sequence[int], n_classes: int) -> nn.Sequential:
-    """The ``nn.Sequential`` of one net from its (unstacked) parameters."""
+    """The ``nn.Sequential`` of one net from its parameters (``(in, out)``, ``(1, out)``)."""
     model = build(params[0].shape[0], sizes, n_classes).to(params[0].device)
     linears = [m for m in model if isinstance(m, nn.Linear)]
     with torch.no_grad():
@@ -285,11 +314,12 @@ def train_many(
         raise ValueError("train_many needs one seed per L2 weight, and at least one net")
     dev = X.device
     k0 = len(seeds)
-    stack = _Stack(_init(X.shape[1], sizes, n_classes, seeds, dev))
+    unique = list(dict.fromkeys(seeds))
+    flat = len(unique) == 1  # one batch order for all: the first layer is one product
+    stack = _Stack(_init(X.shape[1], sizes, n_classes, seeds, flat, dev), flat)
     l2_all = torch.tensor([float(v) for v in l2s], dtype=X.dtype, device=dev).view(k0, 1, 1)
     l2 = l2_all if any(v > 0 for v in l2s) else None
     active = list(range(k0))  # original index of each net still in the batch
-    unique = list(dict.fromkeys(seeds))
     row = torch.tensor([unique.index(s) for s in seeds], device=dev)  # net -> its batch order
     gens = [torch.Generator().manual_seed(s) for s in unique]
     n = len(X)
@@ -305,11 +335,10 @@ def train_many(
     kept = [p.clone() for p in stack.params]  # best weights so far, by original index
     order, cursor, step = shuffle(), 0, 0
     for it in range(1, max_iter + 1):
-        shared = len(set(row.tolist())) == 1
         for _ in range(0, per_iter, batch_size):
             if cursor >= n:
                 order, cursor = shuffle(), 0
-            if shared:
+            if flat:
                 idx = order[row[0], cursor : cursor + batch_size]
             else:
                 idx = order[row, cursor : cursor + batch_size]
@@ -340,8 +369,8 @@ def train_many(
         if improved:
             src = torch.tensor([j for j, _ in improved], device=dev)
             dst = torch.tensor([k for _, k in improved], device=dev)
-            for p, q in zip(kept, stack.params, strict=True):
-                p.index_copy_(0, dst, q.index_select(0, src))
+            for p, q, dim in zip(kept, stack.params, stack.dims, strict=True):
+                p.index_copy_(dim, dst, q.index_select(dim, src))
         if len(going) < len(active):
             if not going:
                 break
@@ -354,7 +383,7 @@ def train_many(
     final = kept if val is not None else stack.params
     out = []
     for k in range(k0):
-        model = _to_model([p[k] for p in final], sizes, n_classes)
+        model = _to_model(stack.net(final, k), sizes, n_classes)
         b = best[k]
         if val is None or b is None:
             out.append(Trained(model, max_iter, None, None))
