@@ -4,10 +4,14 @@ Both are trained with Adam on the frozen vectors (PyTorch). A stratified, seeded
 split (``val_fraction`` of train, at least one example of every label kept for training) serves
 the grid search over hidden sizes x L2 weight and early stopping; the best configuration is then
 retrained with ``seeds`` seeds (``seed``, ``seed+1``, ...) on the same training part with early
-stopping, and each model is scored on test. Vectors are fed raw, as in the paper
-(``standardize=true`` z-scores them with the training part's mean and std). On large training
-sets the grid search sees a stratified sample of ``grid_max_train`` points (0 = all); the final
-models always see the whole training part. See :mod:`ftprobe.plugins.probes.mlp` for the loss.
+stopping, and each model is scored on test. The nets of one hidden-size pair (every L2 weight)
+train as one batched model, and so do the seeds of the best configuration, each net stopping on
+its own (:func:`ftprobe.plugins.probes.mlp.train_many`); when the grid saw the whole training
+part, its net of the best configuration is the first seed's model (the same computation).
+Vectors are fed raw, as in the paper (``standardize=true`` z-scores them with the training
+part's mean and std). On large training sets the grid search sees a stratified sample of
+``grid_max_train`` points (0 = all); the final models always see the whole training part.
+See :mod:`ftprobe.plugins.probes.mlp` for the loss.
 """
 
 from __future__ import annotations
@@ -169,7 +173,7 @@ class ClassifierProbe:
 
         configs = [(s, l2) for s in o.sizes for l2 in o.l2]
         grid: list[dict[str, Any]] = []
-        grid_models: list[Any] = []
+        kept: tuple[tuple[float, float, int], Any] | None = None  # best grid net so far
         common = dict(
             max_iter=o.max_iter, batch_size=o.batch_size, lr=o.lr, val=val,
             patience=o.patience, iter_size=o.iter_size,
@@ -198,6 +202,9 @@ class ClassifierProbe:
                     on_iter=report(hidden_name(sizes)), **common,
                 )  # fmt: skip
                 for l2, out in zip(o.l2, outs, strict=True):
+                    rank = (-out.val_accuracy, out.val_loss, len(grid))
+                    if kept is None or rank < kept[0]:
+                        kept = (rank, out.model)
                     grid.append(
                         {
                             "sizes": list(sizes),
@@ -207,7 +214,6 @@ class ClassifierProbe:
                             "iterations": out.iterations,
                         }
                     )
-                    grid_models.append(out.model)
                 advance(len(o.l2))
             best = min(
                 range(len(grid)),
@@ -217,7 +223,7 @@ class ClassifierProbe:
             # When the grid saw the whole training part, its net for the best configuration
             # is already the final model of the first seed (same init, batches and data).
             reuse = np.array_equal(grid_sub, np.arange(len(fit_idx)))
-            models = [grid_models[best]] if reuse else []
+            models = [kept[1]] if reuse and kept is not None else []
             iterations = [grid[best]["iterations"]] if reuse else []
             advance(len(models))
             todo = list(range(seed + len(models), seed + o.seeds))

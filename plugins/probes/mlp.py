@@ -9,6 +9,10 @@ validation set, training stops after ``patience`` iterations in which neither th
 accuracy rose nor the validation loss fell by a relative ``tol``, and keeps the weights with the
 best validation accuracy (ties: lowest validation loss), in the spirit of scikit-learn's
 ``early_stopping=True``; without a validation set it runs ``max_iter`` iterations.
+
+:func:`train` trains one net (autograd, ``torch.optim.Adam``); :func:`train_many` trains K nets of
+one shape at once, as K times :func:`train` would up to floating-point reassociation: stacked
+weights, batched matrix products, a hand-written backward pass and one fused Adam step for all.
 """
 
 from __future__ import annotations
@@ -172,7 +176,7 @@ class _Stack:
     ) -> None:
         """One Adam step of every net (torch's fused Adam kernel: the arithmetic of
         ``torch.optim.Adam``, one pass over the parameters)."""
-        steps = [torch.tensor(float(step))] * len(self.params)
+        steps = [torch.tensor(float(step), device=self.params[0].device)] * len(self.params)
         torch._fused_adam_(
             self.params, grads, self.m, self.v, [], steps, amsgrad=False, lr=lr,
             beta1=betas[0], beta2=betas[1], weight_decay=0.0, eps=eps, maximize=False,
