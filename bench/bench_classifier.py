@@ -104,6 +104,9 @@ def from_api(task: str, model: str, layer: int | None) -> tuple[ProbeData, Probe
 
 
 # --------------------------------------------------------------------------- scikit-learn
+EPOCHS = {"ftprobe": 0, "sklearn": 0}  # epochs run, summed over nets
+
+
 def sk_train(X, y, classes, sizes, l2, seed, o: Options, val) -> tuple[Any, float, float, int]:
     """One MLPClassifier, epoch by epoch, early-stopped by ftprobe's rule on ``val``."""
     from sklearn.neural_network import MLPClassifier
@@ -118,6 +121,7 @@ def sk_train(X, y, classes, sizes, l2, seed, o: Options, val) -> tuple[Any, floa
     top_acc, low_loss = -1.0, float("inf")
     for it in range(1, o.max_iter + 1):
         clf.partial_fit(X, y, classes=classes)
+        EPOCHS["sklearn"] += 1
         proba = clf.predict_proba(Xv)
         acc = float(np.mean(clf.classes_[proba.argmax(1)] == yv))
         p = proba[np.arange(len(yv)), np.searchsorted(clf.classes_, yv)]
@@ -170,6 +174,23 @@ def sk_protocol(train: ProbeData, test: ProbeData, o: Options, seed: int) -> dic
     }
 
 
+def count_ftprobe_epochs() -> None:
+    """Count the epochs ftprobe's batched training runs (nets still training, per iteration)."""
+    from ftprobe.plugins.probes import mlp
+
+    train_many = mlp.train_many
+
+    def counted(*args: Any, on_iter: Any = None, **kwargs: Any) -> Any:
+        def hook(it: int, nets: int, acc: float | None) -> None:
+            EPOCHS["ftprobe"] += nets
+            if on_iter is not None:
+                on_iter(it, nets, acc)
+
+        return train_many(*args, on_iter=hook, **kwargs)
+
+    mlp.train_many = counted
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--vectors", type=Path, help="directory written by ftprobe encode --out")
@@ -212,6 +233,7 @@ def main() -> None:
         f"({platform.processor() or platform.machine()}, {os.cpu_count()} cpus, load "
         f"{os.getloadavg()[0]:.2f})"
     )
+    count_ftprobe_epochs()
     t0, c0 = time.perf_counter(), time.process_time()
     probe.fit(train, seed=args.seed)
     ft, fc = time.perf_counter() - t0, time.process_time() - c0
@@ -220,7 +242,8 @@ def main() -> None:
         f"ftprobe: fit_s={ft:.1f} cpu_s={fc:.1f} "
         f"accuracy={m['accuracy']:.4f}±{m['accuracy_std']:.4f} "
         f"config={m['config']['hidden']} l2={m['config']['l2']:g} "
-        f"val={m['config']['val_accuracy']:.4f} iterations={m['iterations']}"
+        f"val={m['config']['val_accuracy']:.4f} iterations={m['iterations']} "
+        f"net_epochs={EPOCHS['ftprobe']} ({1000 * fc / max(1, EPOCHS['ftprobe']):.1f} cpu ms each)"
     )
     if args.no_sklearn:
         return
@@ -229,7 +252,8 @@ def main() -> None:
     print(
         f"sklearn: fit_s={st:.1f} cpu_s={sc:.1f} "
         f"accuracy={sk['accuracy']:.4f}±{sk['accuracy_std']:.4f} "
-        f"config={sk['config']} val={sk['val_accuracy']:.4f}"
+        f"config={sk['config']} val={sk['val_accuracy']:.4f} "
+        f"net_epochs={EPOCHS['sklearn']} ({1000 * sc / max(1, EPOCHS['sklearn']):.1f} cpu ms each)"
     )
     print(
         f"ratio sklearn/ftprobe: fit time {st / ft:.2f}x, cpu time {sc / fc:.2f}x "
