@@ -174,6 +174,16 @@ def sk_protocol(train: ProbeData, test: ProbeData, o: Options, seed: int) -> dic
     }
 
 
+def gemm_gflops(m: int = 256, k: int = 384, n: int = 256, reps: int = 200) -> float:
+    """Speed of one float32 matrix product of the first layer's shape (the ceiling per FLOP)."""
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    a @ b
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * m * k * n * reps / (time.perf_counter() - t0) / 1e9
+
+
 def count_ftprobe_epochs() -> None:
     """Count the epochs ftprobe's batched training runs (nets still training, per iteration)."""
     from ftprobe.plugins.probes import mlp
@@ -204,6 +214,9 @@ def main() -> None:
     ap.add_argument("--probe", choices=["classifier", "linear"], default="classifier")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-sklearn", action="store_true", help="time ftprobe only")
+    ap.add_argument(
+        "--profile", action="store_true", help="also print where ftprobe's fit spends its time"
+    )
     ap.add_argument("-o", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
     from threadpoolctl import threadpool_limits
@@ -235,7 +248,8 @@ def main() -> None:
     )
     count_ftprobe_epochs()
     t0, c0 = time.perf_counter(), time.process_time()
-    probe.fit(train, seed=args.seed)
+    with torch.autograd.profiler.profile(enabled=args.profile) as prof:
+        probe.fit(train, seed=args.seed)
     ft, fc = time.perf_counter() - t0, time.process_time() - c0
     m = probe.evaluate(test).metrics
     print(
@@ -245,6 +259,9 @@ def main() -> None:
         f"val={m['config']['val_accuracy']:.4f} iterations={m['iterations']} "
         f"net_epochs={EPOCHS['ftprobe']} ({1000 * fc / max(1, EPOCHS['ftprobe']):.1f} cpu ms each)"
     )
+    if args.profile:
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+        print(f"one (256, 384) @ (384, 256) product here: {gemm_gflops():.0f} GFLOPS")
     if args.no_sklearn:
         return
     sk = sk_protocol(train, test, o, args.seed)
