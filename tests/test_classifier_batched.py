@@ -126,3 +126,29 @@ def test_train_many_rejects_mismatched_lists():
     X, y = data(50)
     with pytest.raises(ValueError, match="one seed per L2"):
         mlp.train_many(X, y, 4, (8,), [0.1, 0.2], [0], max_iter=1, batch_size=8)
+
+
+def test_grid_on_a_sample_retrains_every_seed(monkeypatch):
+    """With ``grid_max_train`` below the training part, the grid's nets saw other data: all the
+    seeds are trained anew on the whole training part (nothing reused)."""
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.arange(3), 60)
+    X = (2.0 * np.eye(3, 6)[y] + rng.normal(size=(len(y), 6))).astype(np.float32)
+    train = ProbeData(X, y, ["a", "b", "c"])
+    calls: list[list[int]] = []
+    train_many = mlp.train_many
+
+    def spy(*args, **kwargs):
+        calls.append(list(args[5]))  # the seeds of each batched model
+        return train_many(*args, **kwargs)
+
+    monkeypatch.setattr(mlp, "train_many", spy)
+    for cap, reused in ((60, False), (0, True)):
+        calls.clear()
+        probe = make_classifier(sizes="8", l2="1e-3,1e-1", seeds=3, max_iter=8, grid_max_train=cap)
+        probe.fit(train, seed=2)
+        m = probe.evaluate(train).metrics
+        assert calls[0] == [2, 2]  # the grid: both L2 weights, one seed, one batch
+        assert calls[1] == ([3, 4] if reused else [2, 3, 4])
+        assert m["seeds"] == [2, 3, 4] and len(m["accuracies"]) == 3
+        assert (m["n_grid_train"] < m["n_train"] - m["n_val"]) is not reused
