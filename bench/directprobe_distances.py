@@ -23,8 +23,9 @@ def fitted(task: str, model: str, state: Path):
     if state.exists():
         with state.open("rb") as f:
             return pickle.load(f)
-    from ftprobe.extract import vectors
-    from ftprobe.pipeline import load_encoder, load_task, probe_data
+    from ftprobe.engine.extract import vectors
+    from ftprobe.engine.loading import load_encoder, load_task
+    from ftprobe.engine.probing import probe_data
     from ftprobe.plugins.probes.directprobe import DirectProbe
 
     spec, data = load_task(task)

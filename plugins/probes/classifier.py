@@ -4,10 +4,14 @@ Both are trained with Adam on the frozen vectors (PyTorch). A stratified, seeded
 split (``val_fraction`` of train, at least one example of every label kept for training) serves
 the grid search over hidden sizes x L2 weight and early stopping; the best configuration is then
 retrained with ``seeds`` seeds (``seed``, ``seed+1``, ...) on the same training part with early
-stopping, and each model is scored on test. Vectors are fed raw, as in the paper
-(``standardize=true`` z-scores them with the training part's mean and std). On large training
-sets the grid search sees a stratified sample of ``grid_max_train`` points (0 = all); the final
-models always see the whole training part. See :mod:`ftprobe.plugins.probes.mlp` for the loss.
+stopping, and each model is scored on test. The nets of one hidden-size pair (every L2 weight)
+train as one batched model, and so do the seeds of the best configuration, each net stopping on
+its own (:func:`ftprobe.plugins.probes.mlp.train_many`); when the grid saw the whole training
+part, its net of the best configuration is the first seed's model (the same computation).
+Vectors are fed raw, as in the paper (``standardize=true`` z-scores them with the training
+part's mean and std). On large training sets the grid search sees a stratified sample of
+``grid_max_train`` points (0 = all); the final models always see the whole training part.
+See :mod:`ftprobe.plugins.probes.mlp` for the loss.
 """
 
 from __future__ import annotations
@@ -169,7 +173,7 @@ class ClassifierProbe:
 
         configs = [(s, l2) for s in o.sizes for l2 in o.l2]
         grid: list[dict[str, Any]] = []
-        models, iterations = [], []
+        kept: tuple[tuple[float, float, int], Any] | None = None  # best grid net so far
         common = dict(
             max_iter=o.max_iter, batch_size=o.batch_size, lr=o.lr, val=val,
             patience=o.patience, iter_size=o.iter_size,
@@ -180,42 +184,57 @@ class ClassifierProbe:
                 if progress is not None:
                     progress.update(progress.task_ids[0], info=info)
 
-            def advance() -> None:
+            def advance(n: int) -> None:
                 if progress is not None:
-                    progress.advance(progress.task_ids[0])
+                    progress.advance(progress.task_ids[0], n)
 
-            for sizes, l2 in configs:
-                label = f"{hidden_name(sizes)} l2={l2:g}"
-                out = mlp.train(
-                    Xg, yg, n_classes, sizes, l2, seed=seed,
-                    on_iter=lambda e, a, lab=label: step(f"{lab} iter {e} val {a:.3f}"),
-                    **common,
+            def report(label: str) -> Any:
+                def on_iter(it: int, nets: int, acc: float | None) -> None:
+                    tail = "" if acc is None else f" val {acc:.3f}"
+                    step(f"{label} ({nets} nets) iter {it}{tail}")
+
+                return on_iter
+
+            # every L2 weight of one hidden-size pair: one batched model
+            for sizes in o.sizes:
+                outs = mlp.train_many(
+                    Xg, yg, n_classes, sizes, o.l2, [seed] * len(o.l2),
+                    on_iter=report(hidden_name(sizes)), **common,
                 )  # fmt: skip
-                grid.append(
-                    {
-                        "sizes": list(sizes),
-                        "l2": l2,
-                        "val_accuracy": out.val_accuracy,
-                        "val_loss": out.val_loss,
-                        "iterations": out.iterations,
-                    }
-                )
-                advance()
+                for l2, out in zip(o.l2, outs, strict=True):
+                    rank = (-out.val_accuracy, out.val_loss, len(grid))
+                    if kept is None or rank < kept[0]:
+                        kept = (rank, out.model)
+                    grid.append(
+                        {
+                            "sizes": list(sizes),
+                            "l2": l2,
+                            "val_accuracy": out.val_accuracy,
+                            "val_loss": out.val_loss,
+                            "iterations": out.iterations,
+                        }
+                    )
+                advance(len(o.l2))
             best = min(
                 range(len(grid)),
                 key=lambda i: (-grid[i]["val_accuracy"], grid[i]["val_loss"], i),
             )
             sizes, l2 = configs[best]
-            for s in range(seed, seed + o.seeds):
-                label = f"best {hidden_name(sizes)} l2={l2:g} seed {s}"
-                out = mlp.train(
-                    Xf, yf, n_classes, sizes, l2, seed=s,
-                    on_iter=lambda e, a, lab=label: step(f"{lab} iter {e} val {a:.3f}"),
-                    **common,
+            # When the grid saw the whole training part, its net for the best configuration
+            # is already the final model of the first seed (same init, batches and data).
+            reuse = np.array_equal(grid_sub, np.arange(len(fit_idx)))
+            models = [kept[1]] if reuse and kept is not None else []
+            iterations = [grid[best]["iterations"]] if reuse else []
+            advance(len(models))
+            todo = list(range(seed + len(models), seed + o.seeds))
+            if todo:
+                outs = mlp.train_many(
+                    Xf, yf, n_classes, sizes, [l2] * len(todo), todo,
+                    on_iter=report(f"best {hidden_name(sizes)} l2={l2:g}"), **common,
                 )  # fmt: skip
-                models.append(out.model)
-                iterations.append(out.iterations)
-                advance()
+                models += [out.model for out in outs]
+                iterations += [out.iterations for out in outs]
+                advance(len(todo))
         train_acc = [float((mlp.predict(m, Xt) == yt).float().mean()) for m in models]
         self._fitted = {
             "labels": list(train.labels),
