@@ -185,7 +185,23 @@ class Geometry:
     label_min_distance: dict[str, float | None]
 
 
-PARTS: tuple[str, ...] = ("accuracy", "geometry")
+@dataclass(frozen=True)
+class Codelength:
+    """The ``codelength`` part: the online (prequential) code of the training labels given the
+    representations (Voita & Titov 2020), in bits, against the uniform code ``n * log2(K)``.
+
+    ``block_ends`` are the prefix sizes; ``block_bits[i]`` the bits of block ``i`` (the first
+    block under the uniform code, each later one under a probe trained on the data before it).
+    """
+
+    online_bits: float
+    uniform_bits: float
+    compression: float
+    block_ends: list[int]
+    block_bits: list[float]
+
+
+PARTS: tuple[str, ...] = ("accuracy", "geometry", "codelength")
 
 
 @dataclass
@@ -199,6 +215,7 @@ class ProbeResult:
     plots: dict[str, bytes] = field(default_factory=dict)  # name.png -> PNG bytes
     accuracy: Accuracy | None = None
     geometry: Geometry | None = None
+    codelength: Codelength | None = None
 
 
 class Probe(Protocol):

@@ -25,6 +25,9 @@ def run_rows(record: dict[str, Any], results: dict[int, ProbeResult]) -> list[li
             a = result.accuracy
             extra += [f"{k}={_fmt(v)}" for k, v in (("std", a.std), ("majority", a.majority))]
             extra = [e for e in extra if not e.endswith("=None")]
+        if result.codelength is not None:
+            c = result.codelength
+            extra += [f"online={c.online_bits:.1f} bits", f"uniform={c.uniform_bits:.1f} bits"]
         rows.append([str(layer), f"{main}={_fmt(metrics[main])}", " ".join(extra)])
     return rows
 
