@@ -161,8 +161,8 @@ def read_spec(path: Path) -> Spec:
     name = top.str("name", path.stem) or path.stem
     description = top.str("description", f"task from {path.name}")
     version = str(raw.get("version", "1"))
-    target = _target(path, _table(path, raw, "target"))
     source = _source(path, _table(path, raw, "source"))
+    target = _target(path, _table(path, raw, "target"), source.format == "conllu")
     text = _text(path, _table(path, raw, "text"), source, target)
     label = _label(path, _table(path, raw, "label"), source, target)
     ratio = _ratio(path, raw, source)
@@ -180,12 +180,17 @@ def read_spec(path: Path) -> Spec:
     )
 
 
-def _target(path: Path, table: dict[str, Any]) -> Target:
+def _target(path: Path, table: dict[str, Any], conllu: bool) -> Target:
     r = _Reader(path, "target", table)
     kind = r.str("kind")
     if kind not in TARGET_KINDS:
         r.fail("kind", f"is {kind or 'missing'!r}; use one of {', '.join(TARGET_KINDS)}")
     t = Target(kind, *(r.str(k) for k in ("index", "start", "end", "first", "second")))
+    if conllu:  # the CoNLL-U rows say which words: no index columns
+        given = [k for k in ("index", "start", "end", "first", "second") if getattr(t, k)]
+        if given:
+            r.fail(given[0], "a CoNLL-U source takes no index columns; drop it")
+        return t
     if kind == "span" and not (t.start and t.end):
         r.fail("start", "a span target needs the columns start and end (end exclusive, 0-based)")
     if kind == "pair" and not (t.first and t.second):
