@@ -168,7 +168,11 @@ def _csv(path: Path) -> list[dict[str, str]]:
 
 
 FT = ["--epochs", "2", "--ft-batch-size", "4", "--lr", "1e-3"]
-PROBES = ["-o", "classifier.seeds=1", "--layers", "1,3", "--device", "cpu"]
+CLF = {"sizes": "32x32", "l2": "1e-4", "seeds": 1, "max_iter": 30}
+PROBES = [
+    *(a for k, v in CLF.items() for a in ("-o", f"classifier.{k}={v}")),
+    *("--layers", "1,3", "--device", "cpu"),
+]
 
 
 def test_after_a_checkpoint_gives_the_numbers_of_finetuned_on(tmp_path):
