@@ -18,8 +18,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ftprobe.datafiles import DataSource
 
-TargetKind = Literal["word", "pair", "sentence"]
-TARGET_KINDS: tuple[str, ...] = ("word", "pair", "sentence")
+TargetKind = Literal["word", "span", "pair", "sentence", "sentence-pair"]
+TARGET_KINDS: tuple[str, ...] = ("word", "span", "pair", "sentence", "sentence-pair")
+# How a target's subwords become one vector (``--pooling``): word-like targets (word, span,
+# pair) take the mean, first or last subword of each word; sentence targets the first position
+# ([CLS]) or the mean of the sentence's subwords. The first of each list is the default.
+WORD_POOLINGS: tuple[str, ...] = ("mean", "first", "last")
+SENTENCE_POOLINGS: tuple[str, ...] = ("cls", "mean")
 
 
 # --------------------------------------------------------------------------- tasks
@@ -28,7 +33,10 @@ class Example:
     """One probing example.
 
     ``words`` is the whole sentence; ``targets`` holds 0-based word indices: one index for a
-    word target, two (head, dependent) for a pair, none for a sentence target ([CLS]).
+    word target, the indices of its words for a span (one or more), two (head, dependent) for
+    a pair, none for a sentence target ([CLS]). A sentence-pair example holds both texts'
+    words one after the other in ``words`` and one target: the index of the second text's
+    first word.
     """
 
     words: tuple[str, ...]
@@ -54,6 +62,7 @@ class Split:
     n_sentences: int
     files: list[DataFile] = field(default_factory=list)
     rule: str = ""  # how the split was made, when it is not a file of its own (e.g. a seeded split)
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> items left out (reported)
 
     def fingerprint(self) -> str:
         """Hash of everything that decides this split's content (name, files, split rule)."""
@@ -97,6 +106,11 @@ class TaskSpec:
     splits: tuple[str, ...] = ("train", "test")
     aliases: tuple[str, ...] = ()
     version: str = "1"  # bump when the loader's output changes: it is part of every cache key
+    # A pattern task stands for many tasks (e.g. task spec files): ``accepts(name)`` says
+    # whether a name no plugin registered is one of them, ``resolve(name)`` returns the
+    # concrete TaskSpec for it. The registry tries pattern tasks in registration order.
+    accepts: Callable[[str], bool] | None = None
+    resolve: Callable[[str], TaskSpec] | None = None
 
 
 # ------------------------------------------------------------------------- encoders

@@ -165,17 +165,33 @@ class Registry(Generic[T]):
             self._alias[alias] = spec.name
 
     def get(self, name: str) -> T:
+        """The record of ``name``: a registered name or alias, else the first pattern record
+        whose ``accepts(name)`` is true (resolved to a concrete record where it has a
+        ``resolve``)."""
         key = self._alias.get(name, name)
         if key in self._by_name:
             return self._by_name[key]
+        pattern = self._pattern(name)
+        if pattern is not None:
+            resolve = getattr(pattern, "resolve", None)
+            return resolve(name) if resolve is not None else pattern
+        raise UnknownNameError(self.kind, name, self.names(), self.hint)
+
+    def _pattern(self, name: str) -> T | None:
         for spec in self._by_name.values():
             accepts = getattr(spec, "accepts", None)
             if accepts is not None and accepts(name):
                 return spec
-        raise UnknownNameError(self.kind, name, self.names(), self.hint)
+        return None
 
     def owner(self, name: str) -> str:
-        return self._owner[self._alias.get(name, name)]
+        """The plugin that registered ``name`` (or the pattern record that accepts it)."""
+        key = self._alias.get(name, name)
+        if key not in self._owner:
+            pattern = self._pattern(name)
+            if pattern is not None:
+                return self._owner[pattern.name]
+        return self._owner[key]
 
     def names(self) -> list[str]:
         return sorted(self._by_name)

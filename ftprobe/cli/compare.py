@@ -15,7 +15,8 @@ from ftprobe.errors import FtprobeError
 @click.command(short_help="Before vs after fine-tuning, per layer.")
 @options.task("Task to probe.")
 @options.model()
-@click.option("--finetuned-on", required=True, help="Task the encoder is fine-tuned on.")
+@click.option("--finetuned-on", help="Task the encoder is fine-tuned on.")
+@options.after()
 @options.layers("last")
 @options.seed
 @options.out("compare__")
@@ -29,11 +30,13 @@ from ftprobe.errors import FtprobeError
     help="Also probe every --save-every checkpoint (dynamics plots).",
 )
 @options.encoding
+@options.pooling
 @options.finetuning
 def compare(
     task: str,
     model: str | None,
-    finetuned_on: str,
+    finetuned_on: str | None,
+    after: str | None,
     layers: str,
     seed: int,
     out: Path | None,
@@ -45,9 +48,13 @@ def compare(
     checkpoints: bool,
     device: str,
     batch_size: int,
+    pooling: str | None,
     finetune: dict[str, Any],
 ) -> None:
-    """Before vs after fine-tuning, per layer: accuracy, clusters, distances, similarity."""
+    """Before vs after fine-tuning, per layer: accuracy, clusters, distances, similarity.
+
+    The after encoder is MODEL fine-tuned on --finetuned-on TASK, or --after MODEL2 (a
+    checkpoint fine-tuned elsewhere)."""
     from ftprobe.engine.extract import device_name
     from ftprobe.engine.probing import parse_options, split_options
     from ftprobe.report.plots import plot_compare, plot_dynamics
@@ -58,6 +65,8 @@ def compare(
 
     device = device_name(device)
     model = options.resolve_model(model)
+    if (finetuned_on is None) == (after is None):
+        raise FtprobeError("give exactly one of --finetuned-on TASK or --after MODEL")
     cfg = CompareConfig(
         task=task,
         model=model,
@@ -72,6 +81,8 @@ def compare(
         max_train=max_train,
         max_test=max_test,
         out=out,
+        after=after,
+        pooling=pooling,
     ).resolved()
     names = list(dict.fromkeys([cfg.accuracy_probe, cfg.geometry_probe]))
     cfg.probe_options = split_options(parse_options(probe_option), names)
@@ -81,7 +92,7 @@ def compare(
     target = Path(record["config"]["out"])
     plot_compare(record, target / "compare.png")
     cols, rows = compare_rows(record)
-    table(f"{task} · {model} · before vs after fine-tuning on {finetuned_on}", cols, rows)
+    table(f"{task} · {model} · before vs after ({cfg.after_label})", cols, rows)
     if checkpoints:
         plot_dynamics(dynamics(cfg, target), target)
     click.echo(f"results: {target}")

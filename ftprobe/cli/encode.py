@@ -38,6 +38,7 @@ def export(out: Path, split: str, vecs: Any, examples: list[Any], meta: dict[str
     "--split", "-s", "splits", multiple=True, help="Split(s) to encode (default: all the task's)."
 )
 @options.encoding
+@options.pooling
 @click.option(
     "--max-length",
     type=click.IntRange(min=8),
@@ -56,6 +57,7 @@ def encode(
     splits: tuple[str, ...],
     device: str,
     batch_size: int,
+    pooling: str | None,
     max_length: int | None,
     out: Path | None,
 ) -> None:
@@ -63,6 +65,7 @@ def encode(
     from ftprobe.datafiles import DataSource
     from ftprobe.engine.extract import device_name, resolve_device, vectors
     from ftprobe.engine.loading import load_encoder
+    from ftprobe.engine.pooling import resolve_pooling
     from ftprobe.pluginmanager import encoders, tasks
 
     model_name = options.resolve_model(model)
@@ -80,7 +83,14 @@ def encode(
     encoder = load_encoder(model_name)
     for split in wanted:
         vecs = vectors(
-            spec, data, split, encoder, device=device, batch_size=batch_size, max_length=max_length
+            spec,
+            data,
+            split,
+            encoder,
+            device=device,
+            batch_size=batch_size,
+            max_length=max_length,
+            pool=pooling,
         )
         line = (
             f"{spec.name}/{split}: {vecs.shape[1]} examples x {vecs.shape[0]} layers x "
@@ -91,6 +101,7 @@ def encode(
                 "task": spec.name,
                 "split": split,
                 "target": data.target,
+                "pooling": resolve_pooling(data.target, pooling),
                 "encoder": encoder.name,
                 "encoder_fingerprint": encoder.fingerprint,
                 "layers": int(vecs.shape[0]),

@@ -142,6 +142,7 @@ def task_info(name: str) -> dict[str, Any]:
             "unseen_examples": 0 if split_name == "train" else data.unseen(split_name),
             "files": [{"path": str(f.path), "sha256": f.sha256} for f in split.files],
             "rule": split.rule,
+            "skipped": dict(split.skipped),
             "fingerprint": split.fingerprint(),
         }
     return {
@@ -149,7 +150,7 @@ def task_info(name: str) -> dict[str, Any]:
         "description": spec.description,
         "target": spec.target,
         "aliases": list(spec.aliases),
-        "plugin": reg.owner(spec.name),
+        "plugin": reg.owner(name),
         "version": spec.version,
         "labels": data.labels,
         "splits": splits,
@@ -194,6 +195,10 @@ def _print(info: dict[str, Any]) -> None:
         for f in s["files"]:
             files.add_row(name, f["path"], f["sha256"])
     console.print(files)
+    for name, s in info["splits"].items():
+        if s["skipped"]:
+            left = ", ".join(f"{n:,} {why}" for why, n in s["skipped"].items())
+            console.print(f"{name}: left out {left}")
     rules = {s["rule"] for s in info["splits"].values() if s["rule"]}
     for rule in sorted(rules):
         console.print(f"split rule: {rule}")

@@ -14,6 +14,13 @@ from ftprobe.cli.output import fmt, table
 @click.command(short_help="Cross-task matrix: fine-tune on A, probe X.")
 @options.model()
 @click.option("--finetune-on", default="", help="Comma list of tasks to fine-tune on (rows).")
+@click.option(
+    "--after",
+    default="",
+    metavar="MODELS",
+    help="Comma list of encoders fine-tuned elsewhere (rows): hub ids, checkpoint folders or "
+    "registered names sharing MODEL's tokenizer and layer count.",
+)
 @click.option("--probe-on", required=True, help="Comma list of tasks to probe (columns).")
 @click.option("--probe", "-p", default=None, help="Probe name [default: the plugins' default].")
 @options.probe_options
@@ -23,10 +30,12 @@ from ftprobe.cli.output import fmt, table
 @options.subsets
 @click.option("--max-cells", type=int, help="Stop after computing N new cells (rerun resumes).")
 @options.encoding
+@options.pooling
 @options.finetuning
 def matrix(
     model: str | None,
     finetune_on: str,
+    after: str,
     probe_on: str,
     probe: str | None,
     probe_option: tuple[str, ...],
@@ -38,6 +47,7 @@ def matrix(
     max_cells: int | None,
     device: str,
     batch_size: int,
+    pooling: str | None,
     finetune: dict[str, Any],
 ) -> None:
     """Cross-task matrix: original and fine-tuned encoders (rows) × probed tasks (columns)."""
@@ -66,6 +76,8 @@ def matrix(
         max_test=max_test,
         max_cells=max_cells,
         out=out,
+        after=options.comma_list(after),
+        pooling=pooling,
     )
     record = run_matrix(cfg)
     plot_matrix(record, Path(record["config"]["out"]) / "matrix.png")

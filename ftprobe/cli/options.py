@@ -93,6 +93,24 @@ encoding = _stack(
     ),
 )
 
+pooling = click.option(
+    "--pooling",
+    type=click.Choice(["mean", "first", "last", "cls"]),
+    default=None,
+    help="How subwords become a target vector: word/span/pair targets mean (default), first "
+    "or last subword of each word; sentence targets cls (default) or mean.",
+)
+
+
+def after(what: str = "Compare with this encoder") -> Decorator:
+    return click.option(
+        "--after",
+        metavar="MODEL",
+        help=f"{what}: a hub id, a local checkpoint folder or a registered encoder fine-tuned "
+        "elsewhere (instead of --finetuned-on; same tokenizer and layer count as --model).",
+    )
+
+
 subsets = _stack(
     click.option("--max-train", type=int, help="Probe a seeded subset of N train vectors."),
     click.option("--max-test", type=int, help="Probe a seeded subset of N test vectors."),

@@ -9,6 +9,7 @@ import click
 
 from ftprobe.cli import options
 from ftprobe.cli.output import table
+from ftprobe.errors import FtprobeError
 
 
 @click.command(short_help="Probe one encoder on one task, per layer.")
@@ -21,6 +22,8 @@ from ftprobe.cli.output import table
 @options.probe_options
 @options.encoding
 @click.option("--finetuned-on", help="Probe the encoder fine-tuned on this task.")
+@options.after("Probe this encoder instead")
+@options.pooling
 @options.finetuning
 def run(
     task: str,
@@ -33,6 +36,8 @@ def run(
     device: str,
     batch_size: int,
     finetuned_on: str | None,
+    after: str | None,
+    pooling: str | None,
     finetune: dict[str, Any],
 ) -> None:
     """Probe one encoder on one task, layer by layer, and write a run directory."""
@@ -43,6 +48,8 @@ def run(
     from ftprobe.studies.run import RunConfig, run_with_results
 
     device = device_name(device)
+    if after and finetuned_on:
+        raise FtprobeError("give either --finetuned-on TASK or --after MODEL, not both")
     probe = probe or default_probe("run", who="run")
     config = RunConfig(
         task=task,
@@ -56,6 +63,8 @@ def run(
         finetuned_on=finetuned_on,
         finetune_options=options.finetune_settings(finetune, seed, device, finetuned_on),
         out=out,
+        after=after,
+        pooling=pooling,
     )
     record, results = run_with_results(config)
     title = f"{record['task']['name']} · {record['encoder']['name']} · {record['probe']}"

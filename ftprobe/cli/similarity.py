@@ -15,6 +15,7 @@ from ftprobe.cli.output import table
 @options.task("Task whose examples are compared.")
 @options.model()
 @click.option("--finetuned-on", help="Compare MODEL with MODEL fine-tuned on this task.")
+@options.after("Compare MODEL with this encoder")
 @click.option("--against", help="Compare MODEL with this encoder instead (same number of layers).")
 @click.option(
     "--measure",
@@ -34,11 +35,13 @@ from ftprobe.cli.output import table
     help="Seeded subset of N sentences (attention measures).",
 )
 @options.out("similarity__")
+@options.pooling
 @options.finetuning
 def similarity(
     task: str,
     model: str | None,
     finetuned_on: str | None,
+    after: str | None,
     against: str | None,
     measures: str | None,
     layers: str,
@@ -49,6 +52,7 @@ def similarity(
     max_examples: int | None,
     max_sentences: int,
     out: Path | None,
+    pooling: str | None,
     finetune: dict[str, Any],
 ) -> None:
     """Layer × measure similarity of MODEL before vs after fine-tuning (or vs --against)."""
@@ -74,11 +78,13 @@ def similarity(
         max_sentences=max_sentences,
         finetune_options=options.finetune_settings(finetune, seed, device, finetuned_on),
         out=out,
+        after=after,
+        pooling=pooling,
     )
     target = Path(record["config"]["out"])
     plot_similarity(target, record)
     cols, rows = similarity_rows(record)
-    other = f"fine-tuned on {finetuned_on}" if finetuned_on else str(against)
+    other = f"fine-tuned on {finetuned_on}" if finetuned_on else str(against or after)
     table(f"{task}/{split} · {model} vs {other}", cols, rows)
     for row in record["layers"]:
         for name, why in row["why_missing"].items():

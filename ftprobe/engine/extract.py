@@ -100,14 +100,17 @@ def extract(
     progress: Callable[[int], None] | None = None,
     stats: ExtractStats | None = None,
     tokenized: dict[tuple[str, ...], pooling.Tokenized] | None = None,
+    pool: str | None = None,
 ) -> np.ndarray:
     """Vectors of ``examples``: ``(num_layers+1, n_examples, dim)`` float32, dim = hidden size
-    (twice that for pairs). ``progress(k)`` is called after each batch of ``k`` examples."""
+    (twice that for pairs). ``progress(k)`` is called after each batch of ``k`` examples.
+    ``pool`` is the pooling (None: the target kind's default)."""
     import torch
 
     if batch_size < 1:
         raise FtprobeError(f"batch size {batch_size} must be at least 1")
-    dim = encoder.hidden_size * (2 if kind == "pair" else 1)
+    pool = pooling.resolve_pooling(kind, pool)
+    dim = pooling.target_width(kind, encoder.hidden_size)
     out = np.empty((encoder.num_layers + 1, len(examples), dim), dtype=np.float32)
     if not examples:
         return out
@@ -129,7 +132,12 @@ def extract(
         for batch in _batches(lengths, order, batch_size):
             idx = [j for i in batch for j in groups[sentences[i]]]
             plan = pooling.make_plan(
-                tokenizer, [examples[j] for j in idx], kind, max_length=maxlen, tokenized=tok
+                tokenizer,
+                [examples[j] for j in idx],
+                kind,
+                max_length=maxlen,
+                tokenized=tok,
+                pooling=pool,
             )
             vecs = pooling.run_plan(model, plan, device=dev, all_layers=True)
             out[:, idx] = vecs.float().cpu().numpy()
@@ -164,9 +172,14 @@ def cache_parts(
     split: str,
     encoder: LoadedEncoder,
     max_length: int,
+    pool: str | None = None,
 ) -> dict[str, Any]:
-    """Everything that decides a split's vectors: the cache key is a hash of this."""
+    """Everything that decides a split's vectors: the cache key is a hash of this. A pooling
+    other than the target kind's default is part of it (the default is left out, so the keys
+    of vectors made before pooling became a choice stay valid)."""
     sp = data.splits[split]
+    pool = pooling.resolve_pooling(data.target, pool)
+    chosen = {} if pool == pooling.default_pooling(data.target) else {"pooling": pool}
     return {
         "encoder": encoder.fingerprint,
         "task": task.name,
@@ -177,6 +190,7 @@ def cache_parts(
         "kind": data.target,
         "max_length": max_length,
         "extraction": EXTRACTION_VERSION,
+        **chosen,
     }
 
 
@@ -210,9 +224,11 @@ def vectors(
     device: str | Any = "cpu",
     batch_size: int = 64,
     max_length: int | None = None,
+    pool: str | None = None,
 ) -> np.ndarray:
     """The cached vectors of ``split`` (read-only memmap ``(num_layers+1, n, dim)``); computes
-    and stores them on a miss, resuming a run that was killed part-way."""
+    and stores them on a miss, resuming a run that was killed part-way. ``pool``: the pooling
+    (None: the target kind's default)."""
     if split not in data.splits:
         raise FtprobeError(
             f"task {task.name!r} has no split {split!r}; splits: {', '.join(data.splits)}"
@@ -220,11 +236,11 @@ def vectors(
     examples = data.splits[split].examples
     kind = data.target
     maxlen = pooling.model_max_length(encoder.model, encoder.tokenizer, max_length)
-    dim = encoder.hidden_size * (2 if kind == "pair" else 1)
+    dim = pooling.target_width(kind, encoder.hidden_size)
     shape = (encoder.num_layers + 1, len(examples), dim)
+    parts = cache_parts(task, data, split, encoder, maxlen, pool)
     if not examples:
         return np.zeros(shape, dtype=np.float32)
-    parts = cache_parts(task, data, split, encoder, maxlen)
     key = cache.make_key(parts)
     hit = cache.load(key, shape)
     if hit is not None:
@@ -260,6 +276,7 @@ def vectors(
                     progress=advance,
                     stats=stats,
                     tokenized=tok,
+                    pool=pool,
                 )
                 builder.put(c, np.asarray(idx, dtype=np.int64), vals)
         if stats.windowed:
@@ -282,8 +299,10 @@ def split_vectors(
     device: str = "cpu",
     batch_size: int = 64,
     splits: Sequence[str] = ("train", "test"),
+    pool: str | None = None,
 ) -> dict[str, np.ndarray]:
     """The cached vectors of each of ``splits`` (default train and test)."""
     return {
-        s: vectors(spec, data, s, encoder, device=device, batch_size=batch_size) for s in splits
+        s: vectors(spec, data, s, encoder, device=device, batch_size=batch_size, pool=pool)
+        for s in splits
     }

@@ -25,7 +25,7 @@ from typing import Any
 from ftprobe import atomic
 from ftprobe.api import Example, LoadedEncoder, TaskData, TaskSpec
 from ftprobe.engine.extract import device_name
-from ftprobe.engine.loading import load_encoder, load_task
+from ftprobe.engine.loading import check_comparable, load_encoder, load_task
 from ftprobe.engine.pooling import pooled_forward
 from ftprobe.errors import FtprobeError
 from ftprobe.pluginmanager import encoders, tasks
@@ -179,6 +179,35 @@ def encoder_for(
         return load_encoder(model)
     tasks().get(finetuned_on)
     return load_encoder(str(finetuned_checkpoint(model, finetuned_on, **finetune_options)))
+
+
+def after_encoder(
+    model: str, finetuned_on: str | None = None, after: str | None = None, **finetune_options: Any
+) -> LoadedEncoder:
+    """The "after" side of a before/after study: ``model`` fine-tuned on task ``finetuned_on``
+    by ftprobe, or the encoder ``after`` (a hub id, a local checkpoint folder or a registered
+    name: a model fine-tuned elsewhere), checked to share ``model``'s tokenizer and layers."""
+    if (finetuned_on is None) == (after is None):
+        raise FtprobeError("give exactly one of --finetuned-on TASK or --after MODEL")
+    if after is None:
+        return encoder_for(model, finetuned_on, **finetune_options)
+    if finetune_options:
+        raise FtprobeError("fine-tuning options need --finetuned-on TASK, not --after")
+    encoders().get(after)
+    tuned = load_encoder(after)
+    check_comparable(encoder_for(model), tuned)
+    return tuned
+
+
+def encoder_identity(encoder: LoadedEncoder) -> dict[str, Any]:
+    """Name, source, fingerprint and shape of an encoder, as results record them."""
+    return {
+        "name": encoder.name,
+        "source": str(encoder.source),
+        "fingerprint": encoder.fingerprint,
+        "num_layers": encoder.num_layers,
+        "hidden_size": encoder.hidden_size,
+    }
 
 
 def _schedule(total: int, warmup: float):

@@ -28,6 +28,25 @@ def load_encoder(name: str) -> LoadedEncoder:
     return _loaded[name]
 
 
+def check_comparable(before: LoadedEncoder, after: LoadedEncoder) -> None:
+    """Before/after comparisons need the same tokenizer (vocabulary) and layer count: the same
+    examples must be cut into the same subwords and compared layer by layer."""
+    if after.num_layers != before.num_layers:
+        raise FtprobeError(
+            f"{after.name} has {after.num_layers} layers and {before.name} {before.num_layers}; "
+            "compare an encoder with a checkpoint of the same architecture (or use "
+            "`ftprobe similarity --against` for unrelated encoders)"
+        )
+    va, vb = before.tokenizer.get_vocab(), after.tokenizer.get_vocab()
+    if va != vb:
+        differ = sorted(set(va.items()) ^ set(vb.items()))
+        raise FtprobeError(
+            f"{after.name} does not share the tokenizer of {before.name} (vocabularies of "
+            f"{len(vb):,} and {len(va):,} entries differ, e.g. {differ[0][0]!r}); --after needs "
+            "a checkpoint fine-tuned from the same encoder"
+        )
+
+
 def forget_encoders() -> None:
     """Drop loaded encoders (tests, or to free memory)."""
     _loaded.clear()

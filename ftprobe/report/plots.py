@@ -79,7 +79,12 @@ def figure_compare(record: dict[str, Any]) -> Figure:
         ax.legend(fontsize="small")
         ax.set_xticks(xs)
     cfg = record.get("config", {})
-    fig.suptitle(f"{cfg.get('task')} · {cfg.get('model')} fine-tuned on {cfg.get('finetuned_on')}")
+    other = (
+        f"fine-tuned on {cfg['finetuned_on']}"
+        if cfg.get("finetuned_on")
+        else f"vs {cfg.get('after')}"
+    )
+    fig.suptitle(f"{cfg.get('task')} · {cfg.get('model')} {other}")
     return fig
 
 

@@ -35,7 +35,11 @@ def figure_measure(record: dict[str, Any], measure: dict[str, Any]):
 
 def _pair_label(record: dict[str, Any]) -> str:
     cfg = record["config"]
-    other = f"fine-tuned on {cfg['finetuned_on']}" if cfg.get("finetuned_on") else cfg["against"]
+    other = (
+        f"fine-tuned on {cfg['finetuned_on']}"
+        if cfg.get("finetuned_on")
+        else (cfg.get("against") or cfg.get("after"))
+    )
     return f"{cfg['model']} vs {other}"
 
 

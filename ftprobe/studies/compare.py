@@ -20,8 +20,9 @@ from typing import Any
 from ftprobe import __version__, atomic
 from ftprobe.api import Accuracy, Geometry, ProbeData
 from ftprobe.engine.extract import split_vectors
-from ftprobe.engine.finetune import encoder_for
+from ftprobe.engine.finetune import after_encoder, encoder_for, encoder_identity
 from ftprobe.engine.loading import load_task
+from ftprobe.engine.pooling import resolve_pooling
 from ftprobe.engine.probing import (
     fit_only,
     fit_probe,
@@ -49,7 +50,7 @@ class CompareConfig:
 
     task: str
     model: str
-    finetuned_on: str
+    finetuned_on: str | None = None
     layers: str = "last"
     seed: int = 0
     device: str = "cpu"
@@ -61,16 +62,26 @@ class CompareConfig:
     max_train: int | None = None  # probe on a seeded subset of the vectors (quick runs)
     max_test: int | None = None
     out: Path | None = None
+    after: str | None = None  # an encoder fine-tuned elsewhere, instead of ``finetuned_on``
+    pooling: str | None = None  # None: the target kind's default
 
     def default_out(self) -> Path:
+        other = f"ft-{self.finetuned_on}" if self.finetuned_on else f"after-{self.after}"
+        pool = [f"pool-{self.pooling}"] if self.pooling else []
         return DEFAULT_RUNS_DIR / slug(
             "compare",
             self.task,
             self.model,
-            f"ft-{self.finetuned_on}",
+            other,
+            *pool,
             f"layer-{self.layers}",
             f"seed{self.seed}",
         )
+
+    @property
+    def after_label(self) -> str:
+        """How the after encoder is named in logs and titles."""
+        return f"fine-tuned on {self.finetuned_on}" if self.finetuned_on else str(self.after)
 
     def resolved(self) -> CompareConfig:
         """This config with both probes named (the declared defaults filled in) and checked."""
@@ -184,27 +195,33 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
     """Run the comparison and write ``compare.json``, ``compare.csv`` and
     ``min_distance.csv`` into the output directory. Returns the JSON record."""
     t0 = time.perf_counter()
+    if (cfg.finetuned_on is None) == (cfg.after is None):
+        raise FtprobeError("give exactly one of --finetuned-on TASK or --after MODEL")
     tasks().get(cfg.task)
-    tasks().get(cfg.finetuned_on)
+    if cfg.finetuned_on is not None:
+        tasks().get(cfg.finetuned_on)
+    else:
+        encoders().get(str(cfg.after))
     encoders().get(cfg.model)
     cfg = cfg.resolved()
     for name in (cfg.accuracy_probe, cfg.geometry_probe):
         make_probe(name, cfg.options_of(name))  # bad options fail before any loading
     spec, data = load_task(cfg.task)
+    pooling = resolve_pooling(data.target, cfg.pooling)
     original = encoder_for(cfg.model)
-    tuned = encoder_for(cfg.model, cfg.finetuned_on, **cfg.finetune_options)
+    tuned = after_encoder(cfg.model, cfg.finetuned_on, cfg.after, **cfg.finetune_options)
     layers = layer_indices(cfg.layers, original.num_layers)
     if tuned.num_layers != original.num_layers:
         raise FtprobeError(
             f"fine-tuned checkpoint {tuned.source} has {tuned.num_layers} layers, the original "
             f"{original.num_layers}; delete it from the cache and fine-tune again"
         )
-    vec_before = split_vectors(spec, data, original, cfg.device, cfg.batch_size)
-    vec_after = split_vectors(spec, data, tuned, cfg.device, cfg.batch_size)
+    vec_before = split_vectors(spec, data, original, cfg.device, cfg.batch_size, pool=pooling)
+    vec_after = split_vectors(spec, data, tuned, cfg.device, cfg.batch_size, pool=pooling)
     caps = (cfg.max_train, cfg.max_test, cfg.seed)
     rows = []
     for layer in layers:
-        log(f"[bold]layer {layer}[/]: probing before and after fine-tuning on {cfg.finetuned_on}")
+        log(f"[bold]layer {layer}[/]: probing before and after ({cfg.after_label})")
         before = probe_space(Space(*layer_data(data, vec_before, layer, *caps)), cfg)
         after = probe_space(Space(*layer_data(data, vec_after, layer, *caps)), cfg)
         rows.append(compare_spaces(layer, before, after))
@@ -217,14 +234,8 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": {**asdict(cfg), "out": str(out)},
         "task": {"name": spec.name, "target": data.target, "labels": data.labels},
-        "encoders": {
-            "before": {"name": original.name, "fingerprint": original.fingerprint},
-            "after": {
-                "name": tuned.name,
-                "source": str(tuned.source),
-                "fingerprint": tuned.fingerprint,
-            },
-        },
+        "pooling": pooling,
+        "encoders": {"before": encoder_identity(original), "after": encoder_identity(tuned)},
         "layers": rows,
         "seconds": round(time.perf_counter() - t0, 3),
     }

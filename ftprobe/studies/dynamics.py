@@ -53,6 +53,8 @@ def dynamics(cfg: Any, out: Path) -> dict[str, Any]:
     max_train, max_test)."""
     t0 = time.perf_counter()
     ft = dict(cfg.finetune_options)
+    if cfg.finetuned_on is None:
+        raise FtprobeError("checkpoint dynamics need --finetuned-on TASK (not --after)")
     if not ft.get("save_every"):
         raise FtprobeError("checkpoint dynamics need intermediate checkpoints; add --save-every N")
     spec, data = load_task(cfg.task)
@@ -69,7 +71,9 @@ def dynamics(cfg: Any, out: Path) -> dict[str, Any]:
         log(f"checkpoint step {step}: {name}")
         encoder = load_encoder(name)
         layers = layers or layer_indices(cfg.layers, encoder.num_layers)
-        vecs = split_vectors(spec, data, encoder, cfg.device, cfg.batch_size)
+        vecs = split_vectors(
+            spec, data, encoder, cfg.device, cfg.batch_size, pool=getattr(cfg, "pooling", None)
+        )
         entry: dict[str, Any] = {"step": step, "checkpoint": name, "layers": {}}
         for layer in layers:
             train, _ = layer_data(data, vecs, layer, cfg.max_train, cfg.max_test, cfg.seed)

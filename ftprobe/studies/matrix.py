@@ -19,7 +19,7 @@ from typing import Any
 
 from ftprobe import atomic
 from ftprobe.engine.extract import vectors
-from ftprobe.engine.finetune import encoder_for
+from ftprobe.engine.finetune import after_encoder, encoder_for
 from ftprobe.engine.loading import load_task
 from ftprobe.engine.probing import fit_probe, layer_indices, probe_data, probe_spec, subsample
 from ftprobe.engine.rundir import DEFAULT_RUNS_DIR, slug
@@ -48,9 +48,26 @@ class MatrixConfig:
     max_test: int | None = None
     max_cells: int | None = None  # stop after this many newly computed cells (resumable)
     out: Path | None = None
+    after: list[str] = field(default_factory=list)  # rows of encoders fine-tuned elsewhere
+    pooling: str | None = None  # None: each target kind's default
 
     def rows(self) -> list[str]:
-        return [ORIGINAL, *(f"ft-{t}" for t in self.finetune_on)]
+        return [
+            ORIGINAL,
+            *(f"ft-{t}" for t in self.finetune_on),
+            *(f"after-{m}" for m in self.after),
+        ]
+
+    def row_encoders(self) -> list[tuple[str, str | None, str | None]]:
+        """(row, task fine-tuned on, encoder fine-tuned elsewhere) per row."""
+        return list(
+            zip(
+                self.rows(),
+                [None, *self.finetune_on, *(None for _ in self.after)],
+                [None, *(None for _ in self.finetune_on), *self.after],
+                strict=True,
+            )
+        )
 
     def default_out(self) -> Path:
         return DEFAULT_RUNS_DIR / slug(
@@ -62,8 +79,11 @@ class MatrixConfig:
         keep = {
             k: v
             for k, v in asdict(self).items()
-            if k not in ("finetune_on", "probe_on", "max_cells", "out", "device", "batch_size")
+            if k
+            not in ("finetune_on", "probe_on", "max_cells", "out", "device", "batch_size", "after")
         }
+        if keep.get("pooling") is None:  # the default: the keys of earlier matrices stay valid
+            keep.pop("pooling", None)
         ft = {k: v for k, v in self.finetune_options.items() if k != "device"}
         keep["finetune_options"] = ft
         return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()
@@ -87,7 +107,8 @@ def _validate(cfg: MatrixConfig) -> None:
         raise FtprobeError("--probe-on needs at least one task, e.g. --probe-on pos,ss-fxn")
     for name in (*cfg.finetune_on, *cfg.probe_on):
         tasks().get(name)
-    encoders().get(cfg.model)
+    for name in (cfg.model, *cfg.after):
+        encoders().get(name)
     probe_spec(cfg.probe)
     if cfg.max_cells is not None and cfg.max_cells < 0:
         raise FtprobeError(f"--max-cells must be 0 or more, got {cfg.max_cells}")
@@ -103,7 +124,15 @@ def compute_cell(cfg: MatrixConfig, encoder: Any, col: str, layer_opt: str) -> d
     spec, data = load_task(col)
     split_data = {}
     for split, cap in (("train", cfg.max_train), ("test", cfg.max_test)):
-        vecs = vectors(spec, data, split, encoder, device=cfg.device, batch_size=cfg.batch_size)
+        vecs = vectors(
+            spec,
+            data,
+            split,
+            encoder,
+            device=cfg.device,
+            batch_size=cfg.batch_size,
+            pool=cfg.pooling,
+        )
         split_data[split] = subsample(probe_data(data, vecs, layer, split), cap, cfg.seed)
     result = fit_probe(
         cfg.probe, cfg.probe_options, split_data["train"], split_data["test"], cfg.seed
@@ -129,14 +158,17 @@ def run_matrix(cfg: MatrixConfig) -> dict[str, Any]:
     key = cfg.cell_key()
     new = 0
     stopped = False
-    for row, ft_task in zip(cfg.rows(), [None, *cfg.finetune_on], strict=True):
+    for row, ft_task, after in cfg.row_encoders():
         todo = [c for c in cfg.probe_on if read_cell(cell_path(out, row, c), key) is None]
         if not todo:
             continue
         if cfg.max_cells is not None and new >= cfg.max_cells:
             stopped = True
             break
-        encoder = encoder_for(cfg.model, ft_task, **cfg.finetune_options)
+        if after is not None:
+            encoder = after_encoder(cfg.model, after=after)
+        else:
+            encoder = encoder_for(cfg.model, ft_task, **cfg.finetune_options)
         for col in todo:
             if cfg.max_cells is not None and new >= cfg.max_cells:
                 stopped = True

@@ -11,8 +11,9 @@ from typing import Any
 from ftprobe import __version__
 from ftprobe.api import ProbeResult
 from ftprobe.engine.extract import split_vectors
-from ftprobe.engine.finetune import encoder_for
+from ftprobe.engine.finetune import after_encoder, encoder_for, encoder_identity
 from ftprobe.engine.loading import load_task
+from ftprobe.engine.pooling import resolve_pooling
 from ftprobe.engine.probing import fit_probe, layer_indices, make_probe, probe_data, with_device
 from ftprobe.engine.rundir import DEFAULT_RUNS_DIR, slug, versions, write_run_dir
 from ftprobe.pluginmanager import encoders, probes, tasks
@@ -34,11 +35,17 @@ class RunConfig:
     finetuned_on: str | None = None
     finetune_options: dict[str, Any] = field(default_factory=dict)
     out: Path | None = None
+    after: str | None = None  # probe this encoder (fine-tuned elsewhere) instead of ``model``
+    pooling: str | None = None  # None: the target kind's default
 
     def default_out(self) -> Path:
         parts = [self.task, self.model, self.probe]
         if self.finetuned_on:
             parts.append(f"ft-{self.finetuned_on}")
+        if self.after:
+            parts.append(f"after-{self.after}")
+        if self.pooling:
+            parts.append(f"pool-{self.pooling}")
         parts += [f"layer-{self.layers}", f"seed{self.seed}"]
         return DEFAULT_RUNS_DIR / slug(*parts)
 
@@ -57,14 +64,20 @@ def run_with_results(config: RunConfig) -> tuple[dict[str, Any], dict[int, Probe
     probes().get(config.probe)
     if config.finetuned_on:
         tasks().get(config.finetuned_on)
+    if config.after:
+        encoders().get(config.after)
     probe_options = with_device(config.probe, config.probe_options, config.device)
     make_probe(config.probe, probe_options)  # bad probe options fail here, before any loading
     spec, data = load_task(config.task)
-    encoder = encoder_for(config.model, config.finetuned_on, **config.finetune_options)
+    pooling = resolve_pooling(data.target, config.pooling)
+    if config.after:
+        encoder = after_encoder(config.model, after=config.after)
+    else:
+        encoder = encoder_for(config.model, config.finetuned_on, **config.finetune_options)
     layers = layer_indices(config.layers, encoder.num_layers)
     t_load = time.perf_counter()
 
-    vecs = split_vectors(spec, data, encoder, config.device, config.batch_size)
+    vecs = split_vectors(spec, data, encoder, config.device, config.batch_size, pool=config.pooling)
     t_encode = time.perf_counter()
 
     per_layer: dict[str, Any] = {}
@@ -110,6 +123,7 @@ def run_with_results(config: RunConfig) -> tuple[dict[str, Any], dict[int, Probe
             "num_layers": encoder.num_layers,
             "hidden_size": encoder.hidden_size,
         },
+        "pooling": pooling,
         "probe": config.probe,
         "layers": per_layer,
         "versions": versions(),
@@ -120,5 +134,7 @@ def run_with_results(config: RunConfig) -> tuple[dict[str, Any], dict[int, Probe
             "total_s": round(time.perf_counter() - t0, 3),
         },
     }
+    if config.after:  # the encoder it was fine-tuned from
+        record["base_encoder"] = encoder_identity(encoder_for(config.model))
     write_run_dir(out, record, outputs)
     return record, outputs

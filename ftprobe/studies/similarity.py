@@ -27,9 +27,9 @@ import numpy as np
 from ftprobe import __version__, atomic
 from ftprobe.api import LoadedEncoder, SimilaritySpec
 from ftprobe.engine.extract import group_by_sentence, resolve_device, vectors
-from ftprobe.engine.finetune import encoder_for
+from ftprobe.engine.finetune import after_encoder, encoder_for
 from ftprobe.engine.loading import load_task
-from ftprobe.engine.pooling import check_fast, model_max_length
+from ftprobe.engine.pooling import check_fast, model_max_length, resolve_pooling
 from ftprobe.engine.probing import layer_indices
 from ftprobe.engine.rundir import DEFAULT_RUNS_DIR, slug
 from ftprobe.errors import FtprobeError
@@ -203,20 +203,25 @@ def similarity(
     max_sentences: int | None = MAX_SENTENCES,
     finetune_options: dict[str, Any] | None = None,
     out: Path | None = None,
+    after: str | None = None,
+    pooling: str | None = None,
 ) -> dict[str, Any]:
-    """Compare ``model`` with its fine-tuned version (``finetuned_on``) or with encoder
-    ``against`` on one task split, per layer and measure. Writes the results to ``out`` when
-    given. Returns the JSON record."""
+    """Compare ``model`` with its fine-tuned version (``finetuned_on``), with ``after`` (the
+    same encoder fine-tuned elsewhere: same tokenizer and layer count) or with encoder
+    ``against`` (same layer count) on one task split, per layer and measure. Writes the results
+    to ``out`` when given. Returns the JSON record."""
     t0 = time.perf_counter()
-    if (finetuned_on is None) == (against is None):
-        raise FtprobeError("give exactly one of --finetuned-on TASK or --against MODEL")
+    if sum(x is not None for x in (finetuned_on, against, after)) != 1:
+        raise FtprobeError(
+            "give exactly one of --finetuned-on TASK, --after MODEL or --against MODEL"
+        )
     specs = resolve_measures(measures)
     tasks().get(task)
     encoders().get(model)
     if finetuned_on is not None:
         tasks().get(finetuned_on)
     else:
-        encoders().get(against)
+        encoders().get(str(against or after))
     if max_examples is not None and max_examples < 1:
         raise FtprobeError(f"--max-examples must be at least 1, got {max_examples}")
     if max_sentences is not None and max_sentences < 1:
@@ -226,9 +231,10 @@ def similarity(
         raise FtprobeError(
             f"task {task!r} has no split {split!r}; splits: {', '.join(data.splits)}"
         )
+    pooling = resolve_pooling(data.target, pooling)
     first = encoder_for(model)
-    if finetuned_on is not None:
-        second = encoder_for(model, finetuned_on, **(finetune_options or {}))
+    if against is None:
+        second = after_encoder(model, finetuned_on, after, **(finetune_options or {}))
     else:
         second = encoder_for(str(against))
     if first.num_layers != second.num_layers:
@@ -245,8 +251,9 @@ def similarity(
 
     vector_specs = [s for s in specs if s.input == "vectors"]
     if vector_specs:
-        va = vectors(spec, data, split, first, device=device, batch_size=batch_size)
-        vb = vectors(spec, data, split, second, device=device, batch_size=batch_size)
+        kw = {"device": device, "batch_size": batch_size, "pool": pooling}
+        va = vectors(spec, data, split, first, **kw)
+        vb = vectors(spec, data, split, second, **kw)
         keep = seeded_subset(len(examples), max_examples, seed)
         n_used = len(keep)
         for row in rows:
@@ -282,7 +289,9 @@ def similarity(
                     row["why_missing"][s.name] = why
         del att_a, att_b
 
-    out = Path(out) if out else default_out(task, model, finetuned_on, against, split, seed)
+    out = (
+        Path(out) if out else default_out(task, model, finetuned_on, against or after, split, seed)
+    )
     record: dict[str, Any] = {
         "kind": "similarity",
         "ftprobe_version": __version__,
@@ -292,6 +301,8 @@ def similarity(
             "model": model,
             "finetuned_on": finetuned_on,
             "against": against,
+            "after": after,
+            "pooling": pooling,
             "measures": [s.name for s in specs],
             "layers": layers,
             "split": split,

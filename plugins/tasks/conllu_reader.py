@@ -26,8 +26,9 @@ _FIX = "fix the file or re-fetch a clean copy of the corpus"
 
 @dataclass(frozen=True, slots=True)
 class Sentence:
-    """One sentence: per syntactic word its form, UPOS, 1-based HEAD (0 = root), DEPREL, and
-    the columns after the tenth (CoNLL-U-Lex: SMWE, LEXCAT, LEXLEMMA, SS, SS2, ...)."""
+    """One sentence: per syntactic word its form, UPOS, 1-based HEAD (0 = root), DEPREL, the
+    columns after the tenth (CoNLL-U-Lex: SMWE, LEXCAT, LEXLEMMA, SS, SS2, ...), XPOS and
+    FEATS (as written, ``_`` when empty)."""
 
     sent_id: str
     line: int  # line of the sentence's first row (comment or word)
@@ -36,6 +37,8 @@ class Sentence:
     heads: tuple[int, ...]
     deprels: tuple[str, ...]
     extra: tuple[tuple[str, ...], ...] = ()
+    xpos: tuple[str, ...] = ()
+    feats: tuple[str, ...] = ()
 
 
 def decode_utf8(data: bytes, path: Path) -> str:
@@ -100,6 +103,8 @@ def _sentence(block: list[tuple[int, str]], path: Path, columns: int, index: int
     heads: list[int] = []
     head_lines: list[int] = []
     deprels: list[str] = []
+    xpos: list[str] = []
+    feats: list[str] = []
     extra: list[tuple[str, ...]] = []
     for number, line in block:
         if line.startswith("#"):
@@ -136,6 +141,8 @@ def _sentence(block: list[tuple[int, str]], path: Path, columns: int, index: int
         heads.append(int(head))
         head_lines.append(number)
         deprels.append(intern(cols[7]))
+        xpos.append(intern(cols[4]))
+        feats.append(intern(cols[5]))
         if columns > CONLLU_COLUMNS:
             extra.append(tuple(intern(c) for c in cols[CONLLU_COLUMNS:]))
     if not forms:
@@ -154,6 +161,8 @@ def _sentence(block: list[tuple[int, str]], path: Path, columns: int, index: int
         heads=tuple(heads),
         deprels=tuple(deprels),
         extra=tuple(extra),
+        xpos=tuple(xpos),
+        feats=tuple(feats),
     )
 
 
