@@ -111,6 +111,9 @@ class TaskSpec:
     # concrete TaskSpec for it. The registry tries pattern tasks in registration order.
     accepts: Callable[[str], bool] | None = None
     resolve: Callable[[str], TaskSpec] | None = None
+    # A pattern task that makes control tasks (Hewitt & Liang 2019) also says how to name the
+    # control of a task: ``control_name(task, seed)``; ``--controls`` uses it.
+    control_name: Callable[[str, int], str] | None = None
 
 
 # ------------------------------------------------------------------------- encoders
