@@ -462,6 +462,7 @@ def test_missing_spec_file_is_an_error(tmp_path):
 def test_templates_are_valid_toml_of_their_kind(kind):
     result = CliRunner().invoke(cli, ["tasks", "template", kind])
     assert result.exit_code == 0
+    assert CliRunner().invoke(cli, ["tasks", "new", kind]).output == result.output
     parsed = tomllib.loads(result.output)
     assert parsed["target"]["kind"] == ("sentence" if kind == "hub" else kind)
 

@@ -83,3 +83,5 @@ def register_commands(cli: click.Group) -> None:
         """Print a commented task spec for KIND (save it as NAME.toml, edit, then
         `ftprobe tasks info NAME.toml`)."""
         click.echo(TEMPLATES[kind], nl=False)
+
+    group.add_command(template, name="new")  # `ftprobe tasks new KIND`: the same
