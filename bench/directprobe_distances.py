@@ -4,7 +4,8 @@ Fits DirectProbe once on a task's train vectors (last layer) and pickles the fit
 test data (``--state``, reused by later runs), then times only what follows the clustering: the
 exact cluster-pair hull distances, the nearest-hull predictions of the test points and the
 within-cluster statistics, and writes the probe's text files to ``--out`` (to ``diff -r`` against
-another version's).
+another version's). On a shared machine compare the CPU seconds (BLAS on one thread:
+OPENBLAS_NUM_THREADS=1).
 
     FTPROBE_DATA_DIR=... FTPROBE_MODELS_DIR=... python bench/directprobe_distances.py \
         [--task trec] [--model minilm-l3] [--state /tmp/dp_trec.pkl] [--out DIR] [--profile]
@@ -49,20 +50,20 @@ def parts(probe, test) -> None:
 
     X, members = probe.X64_, probe.members_
     clabels = probe.clusters_.cluster_labels
-    t = time.perf_counter()
+    clock = [time.perf_counter(), time.process_time()]
+
+    def lap() -> str:
+        now = [time.perf_counter(), time.process_time()]
+        out = f"{now[0] - clock[0]:8.2f} s wall, {now[1] - clock[1]:8.2f} s CPU"
+        clock[:] = now
+        return out
+
     pairs = report.cluster_distances(X, members, clabels, probe.all_pairs_limit)
-    t_pairs = time.perf_counter() - t
-    t = time.perf_counter()
+    print(f"cluster distances: {lap()} ({len(pairs)} pairs)")
     report.nearest_hulls(X, members, np.asarray(test.X), probe.top_k)
-    t_pred = time.perf_counter() - t
-    t = time.perf_counter()
+    print(f"predictions      : {lap()}")
     report.inside_stats(X, members, clabels, len(probe.train_.labels))
-    t_inside = time.perf_counter() - t
-    print(
-        f"cluster distances: {t_pairs:8.2f} s ({len(pairs)} pairs)\n"
-        f"predictions      : {t_pred:8.2f} s\n"
-        f"inside stats     : {t_inside:8.2f} s"
-    )
+    print(f"inside stats     : {lap()}")
 
 
 def main() -> None:
@@ -82,7 +83,7 @@ def main() -> None:
     )
     if args.parts:
         parts(probe, test)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     if args.profile:
         import cProfile
         import pstats
@@ -92,7 +93,10 @@ def main() -> None:
         pstats.Stats(prof).sort_stats("tottime").print_stats(20)
     else:
         result = probe.evaluate(test)
-    print(f"whole analysis (evaluate): {time.perf_counter() - t:8.2f} s")
+    print(
+        f"whole analysis (evaluate): {time.perf_counter() - t:8.2f} s wall, "
+        f"{time.process_time() - cpu:8.2f} s CPU (this process)"
+    )
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         for name, text in result.files.items():

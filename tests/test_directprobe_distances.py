@@ -70,9 +70,12 @@ def test_frank_wolfe_bounds_bracket_the_exact_distance():
     assert (lo[3:] > 0).all()  # bounds that say something
 
 
-def test_nearest_hulls_equal_solving_every_cluster():
-    """The pruned search (sphere and Frank-Wolfe bounds, early stops) ranks the clusters
-    exactly as solving every point-to-hull distance does."""
+@pytest.mark.parametrize("block", [report.BOUND_BLOCK, 1])
+def test_nearest_hulls_equal_solving_every_cluster(monkeypatch, block):
+    """The pruned search (sphere and Frank-Wolfe bounds, early stops; test points bounded all
+    at once or in blocks of 8) ranks the clusters exactly as solving every point-to-hull
+    distance does."""
+    monkeypatch.setattr(report, "BOUND_BLOCK", block)
     rng = np.random.default_rng(7)
     centres = rng.normal(size=(12, 16)) * 3.0
     X = np.concatenate([c + rng.normal(size=(40, 16)) for c in centres])

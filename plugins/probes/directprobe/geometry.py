@@ -950,8 +950,9 @@ def hull_distance(
     shift = P[iP[0]]  # a common shift leaves p - q unchanged and conditions the Gram matrix
     iP, iQ = np.sort(iP), np.sort(iQ)
     lam: np.ndarray | None = None
+    G: np.ndarray | None = None  # the working set's Gram matrix (rows p - shift, shift - q)
     for _ in range(200):
-        a, b, lam = _working_set_weights(P[iP], Q[iQ], shift, lam)
+        a, b, lam, G = _working_set_weights(P[iP], Q[iQ], shift, lam, G)
         p_star, q_star = a @ P[iP], b @ Q[iQ]
         z = p_star - q_star
         dist = float(np.linalg.norm(z))
@@ -977,8 +978,9 @@ def hull_distance(
         nP = np.union1d(iP, addP[np.argsort(vp[addP], kind="stable")][:start])
         nQ = np.union1d(iQ, addQ[np.argsort(vq[addQ], kind="stable")][:start])
         grown = np.zeros(len(nP) + len(nQ))  # the last weights, on the grown working set
-        grown[np.searchsorted(nP, iP)] = lam[: len(iP)]
-        grown[len(nP) + np.searchsorted(nQ, iQ)] = lam[len(iP) :]
+        old = np.r_[np.searchsorted(nP, iP), len(nP) + np.searchsorted(nQ, iQ)]
+        grown[old] = lam
+        G = _grown_gram(G, old, np.concatenate([P[nP] - shift, shift - Q[nQ]]))
         iP, iQ, lam = nP, nQ, grown
     return _full(P, Q)  # pragma: no cover - did not converge: solve the whole QP
 
@@ -987,20 +989,42 @@ class _Stalled(Exception):
     """The active-set method did not finish (rounding): the interior-point QP takes over."""
 
 
+def _grown_gram(G: np.ndarray | None, old: np.ndarray, A: np.ndarray) -> np.ndarray | None:
+    """The Gram matrix of the rows of A from G, that of the rows at positions ``old``: only
+    the new rows' products are computed."""
+    if G is None:
+        return None
+    m = len(A)
+    new = np.setdiff1d(np.arange(m), old)
+    out = np.empty((m, m))
+    out[old[:, None], old] = G
+    C = A[new] @ A.T
+    out[new, :] = C
+    out[:, new] = C.T
+    return out
+
+
 def _working_set_weights(
-    P: np.ndarray, Q: np.ndarray, shift: np.ndarray, lam: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    P: np.ndarray,
+    Q: np.ndarray,
+    shift: np.ndarray,
+    lam: np.ndarray | None,
+    G: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Min-norm weights a, b of the working sets P and Q (``_active_set_weights`` from the
-    weights ``lam``, Clarabel's ``_min_norm_weights`` when it stalls), and the weights as one
-    vector (P's, then Q's) for the next working set's start."""
-    A = np.concatenate([P - shift, shift - Q])
+    weights ``lam``, Clarabel's ``_min_norm_weights`` when it stalls), the weights as one
+    vector (P's, then Q's) for the next working set's start, and the Gram matrix of the rows
+    p - shift, shift - q (``G`` when given)."""
+    if G is None:
+        A = np.concatenate([P - shift, shift - Q])
+        G = A @ A.T
     try:
-        x = _active_set_weights(A @ A.T, len(P), lam)
+        x = _active_set_weights(G, len(P), lam)
     except _Stalled:
         a, b = _min_norm_weights(P, Q)
-        return a, b, np.r_[a, b]
+        return a, b, np.r_[a, b], G
     a, b = x[: len(P)], x[len(P) :]
-    return a / a.sum(), b / b.sum(), x
+    return a / a.sum(), b / b.sum(), x, G
 
 
 ACTIVE_SET_TOL = 1e-12  # KKT tolerance of the active-set QP, relative to |z| and the radius

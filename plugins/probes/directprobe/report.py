@@ -133,6 +133,7 @@ def inside_stats(
 BOUND_SLACK = 1e-6
 FW_ROUNDS = 4  # rounds of Frank-Wolfe steps that tighten the point-to-hull bounds before any QP,
 FW_STEPS = 5  # of this many steps each; the candidates are pruned between rounds
+BOUND_BLOCK = 1 << 24  # test points bounded at once: this many products with training points
 
 
 def _frank_wolfe_bounds(
@@ -228,21 +229,24 @@ def nearest_hulls(
     T = np.asarray(points, dtype=np.float64)
     if not len(T) or not k:
         return [[] for _ in T]
-    bounds = _point_hull_bounds(sets, cents, rads, T, k)
-    for x, lower in zip(T, bounds, strict=True):
-        order = np.lexsort((np.arange(len(members)), lower))
-        found: list[tuple[float, int]] = []
-        for c in order.tolist():
-            bar = np.inf
-            if len(found) >= k:  # only a distance up to the k-th (with slack) matters now
-                bar = found[k - 1][0] + BOUND_SLACK * max(found[k - 1][0], 1.0)
-                if lower[c] > bar:
-                    break
-            d = hull_distance(sets[c], x[None, :], above=bar, p_stats=kept[c])
-            if d <= bar:
-                found.append((d, c))
-                found.sort()
-        out.append([(c, d) for d, c in found[:k]])
+    # the bounds of a block of test points hold one product per training point and test point
+    block = max(8, BOUND_BLOCK // max(len(X), 1))
+    for at in range(0, len(T), block):
+        Tb = T[at : at + block]
+        for x, lower in zip(Tb, _point_hull_bounds(sets, cents, rads, Tb, k), strict=True):
+            order = np.lexsort((np.arange(len(members)), lower))
+            found: list[tuple[float, int]] = []
+            for c in order.tolist():
+                bar = np.inf
+                if len(found) >= k:  # only a distance up to the k-th (with slack) matters now
+                    bar = found[k - 1][0] + BOUND_SLACK * max(found[k - 1][0], 1.0)
+                    if lower[c] > bar:
+                        break
+                d = hull_distance(sets[c], x[None, :], above=bar, p_stats=kept[c])
+                if d <= bar:
+                    found.append((d, c))
+                    found.sort()
+            out.append([(c, d) for d, c in found[:k]])
     return out
 
 
