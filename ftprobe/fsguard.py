@@ -23,7 +23,7 @@ HANDLED = NO_SPACE | {
     errno.EPERM,
     errno.EISDIR,
 }
-SPACE_MARGIN = 1 << 20  # bytes kept free beyond what a write needs
+SPACE_MARGIN = 64 << 10  # bytes kept free beyond what a write needs
 
 
 class StorageError(FtprobeError):
@@ -110,13 +110,26 @@ def disk_free(path: Path | str) -> int | None:
         return None
 
 
+def mount_point(path: Path | str) -> Path:
+    """The folder the file system holding ``path`` (or its nearest existing ancestor) is
+    mounted on."""
+    here = _existing_ancestor(Path(path)).resolve()
+    try:
+        dev = here.stat().st_dev
+        while here.parent != here and here.parent.stat().st_dev == dev:
+            here = here.parent
+    except OSError:
+        pass
+    return here
+
+
 def check_space(path: Path | str, needed: int, what: str = "write") -> None:
     """Fail in one line, before writing, when ``needed`` bytes do not fit where ``path`` goes."""
     free = disk_free(path)
     if free is not None and needed + SPACE_MARGIN > free:
         raise StorageError(
             f"cannot {what} {path}: it needs {human(needed)} but only {human(free)} is free "
-            f"on {_existing_ancestor(Path(path))}; free some space or choose another folder",
+            f"on {mount_point(path)}; free some space or choose another folder",
             path,
             errno.ENOSPC,
         )

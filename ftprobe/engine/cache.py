@@ -267,8 +267,7 @@ def build(
                 _discard(builder.path, exc, fresh=False)
             raise
         finally:
-            if not any(p.exists() for p in (root() / key, root() / (key + PARTIAL))):
-                lock_path.unlink(missing_ok=True)  # nothing left to guard
+            lock_path.unlink(missing_ok=True)  # a waiting process sees and takes a new one
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
@@ -278,7 +277,7 @@ def _acquire(key: str) -> Any:
     base = root()
     lock_path = _lock_path(key)
     while True:
-        with fsguard.guard(lock_path):
+        with fsguard.guard(base, "write the cache in"):
             base.mkdir(parents=True, exist_ok=True)
             lock = open(lock_path, "a")  # noqa: SIM115 - held by the caller
         try:

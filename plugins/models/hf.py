@@ -162,7 +162,7 @@ def load_hub(repo_id: str, name: str | None = None) -> LoadedEncoder:
         if snapshot is not None:  # it is in the HF cache but cannot be loaded: say why
             raise FtprobeError(
                 modelfolder.explain(snapshot, exc, "model")
-                + f" (a cached snapshot of {repo_id}: delete it with `hf cache delete` and "
+                + f" (a cached snapshot of {repo_id}: delete it with `hf cache rm model/{repo_id}` and "
                 "download it again)"
             ) from None
         if offline:
