@@ -162,8 +162,8 @@ def load_hub(repo_id: str, name: str | None = None) -> LoadedEncoder:
         if snapshot is not None:  # it is in the HF cache but cannot be loaded: say why
             raise FtprobeError(
                 modelfolder.explain(snapshot, exc, "model")
-                + f" (a cached snapshot of {repo_id}: delete it with `hf cache rm model/{repo_id}` and "
-                "download it again)"
+                + f" (a cached snapshot of {repo_id}: delete it with "
+                f"`hf cache rm model/{repo_id}` and download it again)"
             ) from None
         if offline:
             _fail(name, repo_id, "offline mode is on and it is not in the local Hugging Face cache")
