@@ -35,7 +35,10 @@ class Owner:
             return False
         except PermissionError:  # someone else's process: it exists
             pass
-        return self.start == 0 or start_time(self.pid) in (self.start, None)
+        now = start_time(self.pid)
+        if now is None:  # gone since the signal check
+            return False
+        return self.start == 0 or now in (0, self.start)
 
     @classmethod
     def parse(cls, tag: str) -> Owner | None:

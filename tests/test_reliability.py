@@ -330,8 +330,10 @@ def test_paths_under_a_file(tiny_model, tiny_task, tmp_path, fresh_cache):
     blocker.write_text("not a folder")
     res = cli("encode", "--task", "tiny", "--model", str(tiny_model), "--out", str(blocker / "x"))
     line = one_line_error(res.output, res.exit_code)
-    assert f"cannot export to {blocker / 'x'}" in line or f"cannot write {blocker}" in line
-    assert f"{blocker} is a file, not a folder" in line
+    assert line == (
+        f"Error: cannot write {blocker / 'x' / 'train'}: {blocker} is a file, not a folder; "
+        "remove it or choose another path"
+    )
     res = cli(
         "--cache-dir", str(blocker / "c"), "encode", "--task", "tiny", "--model", str(tiny_model)
     )
@@ -621,6 +623,17 @@ def test_user_error_after_the_entry_opened_leaves_nothing(
 
 
 # --------------------------------------------------------------------------- kill -9 leftovers
+def test_owner_identity():
+    """A process is its id and its start time: a recycled id with another start is not it."""
+    me = owners.me()
+    assert me.pid == os.getpid() and me.alive()
+    assert not owners.Owner(me.pid, me.start + 1).alive() or me.start == 0
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert not owners.Owner(dead.pid, 0).alive()
+    assert owners.Owner.parse(me.tag) == me and owners.Owner.parse("12-x") is None
+
+
 def _tag(pid: int) -> str:
     return owners.Owner(pid, owners.start_time(pid) or 0).tag
 
