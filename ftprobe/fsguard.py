@@ -84,7 +84,8 @@ def describe(exc: OSError, path: Path | str | None = None, what: str = "write") 
             errno.EDQUOT: "disk quota exceeded",
             errno.EFBIG: "file too large (a file-size limit was reached)",
         }[code]
-        problem = f"{kind}{free}; free some space or choose another folder"
+        fix = "raise the limit (ulimit -f)" if code == errno.EFBIG else "free some space"
+        problem = f"{kind}{free}; {fix} or choose another folder"
     else:
         problem = exc.strerror or str(exc)
     return f"cannot {what} {where}: {problem}"

@@ -499,6 +499,11 @@ def test_full_disk_during_export_leaves_no_half_folder(
     line = one_line_error(res.output, res.exit_code)
     assert f"cannot write {out}/" in line and "no space left on the device" in line
     assert files_under(out) == []  # no half-exported split, no temporaries
+    # a write that runs out half-way (numpy's own writer would report a short write without
+    # an errno): one line, and its temporary is gone
+    with pytest.raises(fsguard.StorageError, match="big.npy: no space left on the device"):
+        cache.save_npy(tmpfs / "big.npy", np.ones(100_000, dtype=np.float32))
+    assert sorted(os.listdir(tmpfs)) == ["filler", "out"]
     (tmpfs / "filler").unlink()
     res = cli("encode", "--task", "tiny", "--model", str(tiny_model), "--out", str(out))
     assert res.exit_code == 0, res.output

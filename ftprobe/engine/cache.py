@@ -559,4 +559,10 @@ def save_npy(path: Path, array: np.ndarray) -> None:
     """Write ``array`` as .npy atomically (temporary sibling, then rename), checking the free
     space first."""
     array = np.ascontiguousarray(array)
-    atomic.write_with(Path(path), lambda fh: np.save(fh, array), size=array.nbytes + 4096)
+
+    def fill(fh: Any) -> None:  # through the file API: a full disk raises ENOSPC (numpy's own
+        # writer reports a short write as an OSError without an errno)
+        np.lib.format.write_array_header_1_0(fh, np.lib.format.header_data_from_array_1_0(array))
+        fh.write(memoryview(array.reshape(-1)).cast("B"))
+
+    atomic.write_with(Path(path), fill, size=array.nbytes + 4096)
