@@ -147,3 +147,38 @@ def remove_tree(path: Path | str, what: str = "remove") -> None:
             shutil.rmtree(path)
         else:
             path.unlink()
+
+
+def check_writable(path: Path | str, what: str = "write") -> None:
+    """Fail now, in one line, when ``path`` (a folder to create or fill later) cannot be
+    written: it or a parent is a file, or the nearest existing folder is read-only. Creates
+    nothing; meant for output options, before hours of work."""
+    path = Path(path)
+    blocker = _blocking_file(path)
+    if blocker is not None:
+        where = (
+            "a file of that name is in the way"
+            if blocker == path
+            else (f"{blocker} is a file, not a folder")
+        )
+        raise StorageError(
+            f"cannot {what} {path}: {where}; remove it or choose another path", path, errno.ENOTDIR
+        )
+    folder = _existing_ancestor(path)
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        read_only = False
+    if read_only:
+        raise StorageError(
+            f"cannot {what} {path}: the file system is read-only; choose a writable folder",
+            path,
+            errno.EROFS,
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StorageError(
+            f"cannot {what} {path}: permission denied on {folder}; choose a folder you can "
+            "write to or fix its permissions",
+            path,
+            errno.EACCES,
+        )

@@ -331,7 +331,23 @@ def test_paths_under_a_file(tiny_model, tiny_task, tmp_path, fresh_cache):
     res = cli("encode", "--task", "tiny", "--model", str(tiny_model), "--out", str(blocker / "x"))
     line = one_line_error(res.output, res.exit_code)
     assert line == (
-        f"Error: cannot write {blocker / 'x' / 'train'}: {blocker} is a file, not a folder; "
+        f"Error: cannot write {blocker / 'x'}: {blocker} is a file, not a folder; "
+        "remove it or choose another path"
+    )
+    # an output folder is checked before any work: nothing was encoded or cached
+    assert files_under(fresh_cache) == []
+    res = cli("run", "--task", "tiny", "--model", str(tiny_model), "--out", str(blocker / "r"))
+    line = one_line_error(res.output, res.exit_code)
+    assert f"cannot write {blocker / 'r'}: {blocker} is a file" in line
+    assert files_under(fresh_cache) == []
+    # the writers themselves say the same when the check is not made (an export, say)
+    from ftprobe.cli.encode import export
+
+    vecs = np.zeros((2, 1, 4), dtype=np.float32)
+    with pytest.raises(fsguard.StorageError) as err:
+        export(blocker / "y", "train", vecs, [], {})
+    assert str(err.value) == (
+        f"cannot write {blocker / 'y' / 'train'}: {blocker} is a file, not a folder; "
         "remove it or choose another path"
     )
     res = cli(
@@ -345,7 +361,7 @@ def test_paths_under_a_file(tiny_model, tiny_task, tmp_path, fresh_cache):
 
     with pytest.raises(fsguard.StorageError, match="is a file, not a folder"):
         write_run_dir(blocker / "runs" / "r1", {"x": 1}, {})
-    assert sorted(os.listdir(tmp_path)) == ["a-file", "cache"]
+    assert sorted(os.listdir(tmp_path)) == ["a-file"]  # nothing was written anywhere
 
 
 def _can_mount() -> str | None:

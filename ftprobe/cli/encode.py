@@ -54,6 +54,7 @@ def export(out: Path, split: str, vecs: Any, examples: list[Any], meta: dict[str
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
+    callback=options.writable,
     help="Also export: OUT/SPLIT/layer_KK.npy, labels.txt, examples.tsv, meta.json.",
 )
 def encode(
