@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -67,3 +68,8 @@ def log(message: str) -> None:
     """A status line on stderr (not shown when quiet)."""
     if not quiet():
         console.print(message, highlight=False)
+
+
+def warn(message: str) -> None:
+    """A line on stderr that is shown even when quiet (damage found, leftovers removed)."""
+    print(f"ftprobe: {message}", file=sys.stderr, flush=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ftprobe import __version__, settings
+from ftprobe import __version__, fsguard, settings
 from ftprobe.cli import compare, encode, finetune, listings, matrix, plot, run, similarity
 from ftprobe.errors import FtprobeError
 from ftprobe.pluginmanager import get_plugin_manager
@@ -45,6 +45,10 @@ class FtprobeGroup(click.Group):
             return super().invoke(ctx)
         except FtprobeError as exc:
             raise FtprobeClickError(str(exc)) from None
+        except OSError as exc:  # a refusal no writer mapped: still one line, never a traceback
+            if exc.errno not in fsguard.HANDLED:
+                raise
+            raise FtprobeClickError(fsguard.describe(exc, what="use")) from None
 
 
 def hoist_global_options(args: list[str]) -> list[str]:

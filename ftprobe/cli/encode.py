@@ -1,5 +1,5 @@
 """``ftprobe encode`` (fill the vector cache, optionally export .npy files) and
-``ftprobe cache ls|clear``."""
+``ftprobe cache ls|clear|verify``."""
 
 from __future__ import annotations
 
@@ -11,24 +11,30 @@ import click
 
 from ftprobe.cli import options
 from ftprobe.errors import FtprobeError
+from ftprobe.fsguard import human
 
 
 def export(out: Path, split: str, vecs: Any, examples: list[Any], meta: dict[str, Any]) -> None:
     """Write ``out/SPLIT/layer_KK.npy`` per layer, ``labels.txt`` (one label per line, row
-    order) and ``examples.tsv`` (sentence id, target word indices, label, sentence)."""
-    from ftprobe import atomic
+    order) and ``examples.tsv`` (sentence id, target word indices, label, sentence).
+
+    The split's folder is built beside it and renamed into place whole, after a free-space
+    check: a full disk or a path under a file is a one-line error and leaves no half folder."""
+    from ftprobe import atomic, fsguard
     from ftprobe.engine.cache import save_npy
 
-    folder = out / split
-    for layer in range(vecs.shape[0]):
-        save_npy(folder / f"layer_{layer:02d}.npy", vecs[layer])
-    atomic.write_text(folder / "labels.txt", "".join(f"{ex.label}\n" for ex in examples))
-    rows = ["sentence_id\ttargets\tlabel\tsentence"] + [
-        f"{ex.sentence_id}\t{','.join(map(str, ex.targets))}\t{ex.label}\t{' '.join(ex.words)}"
-        for ex in examples
-    ]
-    atomic.write_text(folder / "examples.tsv", "\n".join(rows) + "\n")
-    atomic.write_json(folder / "meta.json", meta)
+    needed = int(vecs.nbytes) + 4096 * (vecs.shape[0] + 4) + 256 * len(examples)
+    fsguard.check_space(out, needed, "export to")
+    with atomic.directory(out / split) as folder:
+        for layer in range(vecs.shape[0]):
+            save_npy(folder / f"layer_{layer:02d}.npy", vecs[layer])
+        atomic.write_text(folder / "labels.txt", "".join(f"{ex.label}\n" for ex in examples))
+        rows = ["sentence_id\ttargets\tlabel\tsentence"] + [
+            f"{ex.sentence_id}\t{','.join(map(str, ex.targets))}\t{ex.label}\t{' '.join(ex.words)}"
+            for ex in examples
+        ]
+        atomic.write_text(folder / "examples.tsv", "\n".join(rows) + "\n")
+        atomic.write_json(folder / "meta.json", meta)
 
 
 @click.command(short_help="Encode a task with an encoder, every layer.")
@@ -49,6 +55,7 @@ def export(out: Path, split: str, vecs: Any, examples: list[Any], meta: dict[str
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
+    callback=options.writable,
     help="Also export: OUT/SPLIT/layer_KK.npy, labels.txt, examples.tsv, meta.json.",
 )
 def encode(
@@ -114,15 +121,7 @@ def encode(
         click.echo(line)
 
 
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"  # pragma: no cover
-
-
-@click.group(short_help="The vector cache: ls, clear.")
+@click.group(short_help="The vector cache: ls, verify, clear.")
 def cache() -> None:
     """The vector cache ($FTPROBE_CACHE_DIR/vectors)."""
 
@@ -130,7 +129,9 @@ def cache() -> None:
 @cache.command("ls")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def cache_ls(as_json: bool) -> None:
-    """List cached vector entries (finished and partial)."""
+    """List cached vector entries: complete, damaged, partial (resumable) or being built.
+
+    Leftovers of ftprobe processes that are gone are removed first (and listed on stderr)."""
     from ftprobe.engine import cache as vcache
 
     items = vcache.entries()
@@ -154,8 +155,8 @@ def cache_ls(as_json: bool) -> None:
             str(m.get("split", "?")),
             str(m.get("encoder_name", "?")),
             "x".join(map(str, m.get("shape", []))) or "?",
-            _human(e.nbytes),
-            "complete" if e.complete else f"partial ({e.progress})",
+            human(e.nbytes),
+            e.state,
         )
     Console(width=200).print(table)
 
@@ -164,8 +165,13 @@ def cache_ls(as_json: bool) -> None:
 @click.option("--task", "task_name", default=None, help="Only entries of this task.")
 @click.option("--model", "model_name", default=None, help="Only entries of this encoder name.")
 @click.option("--partial", is_flag=True, help="Only unfinished (partial) entries.")
-def cache_clear(task_name: str | None, model_name: str | None, partial: bool) -> None:
-    """Remove cached vectors (all of them unless filtered)."""
+@click.option("--damaged", is_flag=True, help="Only entries that failed their checksums.")
+@click.option("--force", is_flag=True, help="Also entries a running ftprobe process is building.")
+def cache_clear(
+    task_name: str | None, model_name: str | None, partial: bool, damaged: bool, force: bool
+) -> None:
+    """Remove cached vectors (all of them unless filtered). Entries that a running process is
+    building are skipped (and listed) unless --force."""
     from ftprobe.engine import cache as vcache
 
     if model_name is not None:
@@ -174,12 +180,46 @@ def cache_clear(task_name: str | None, model_name: str | None, partial: bool) ->
     def remove(e: vcache.Entry) -> bool:
         if partial and e.complete:
             return False
+        if damaged and e.damaged is None:
+            return False
         if task_name is not None and e.meta.get("task") != task_name:
             return False
         return model_name is None or e.meta.get("encoder_name") == model_name
 
-    n, freed = vcache.clear(keep=lambda e: not remove(e))
-    click.echo(f"removed {n} cache entr{'y' if n == 1 else 'ies'} ({_human(freed)})")
+    n, freed, skipped = vcache.clear(keep=lambda e: not remove(e), force=force)
+    click.echo(f"removed {n} cache entr{'y' if n == 1 else 'ies'} ({human(freed)})")
+    for e in skipped:
+        click.echo(
+            f"skipped {e.key}: {who(e.owner)} is building it (let it finish, or use --force)"
+        )
+
+
+@cache.command("verify")
+@click.pass_context
+def cache_verify(ctx: click.Context) -> None:
+    """Read every finished entry and check it against its checksums. Damaged entries are
+    marked (cache ls shows them; the next run recomputes them); exit code 1 if any."""
+    from ftprobe.engine import cache as vcache
+
+    def say(e: vcache.Entry, why: str | None) -> None:
+        what = f"{e.meta.get('task', '?')}/{e.meta.get('split', '?')} {e.meta.get('encoder_name')}"
+        click.echo(
+            f"{'ok' if why is None else 'DAMAGED'} {e.key} {what}" + (f": {why}" if why else "")
+        )
+
+    checked: list[int] = []
+    bad = vcache.verify(lambda e, why: (checked.append(1), say(e, why)))
+    click.echo(
+        f"verified {len(checked)} cache entr{'y' if len(checked) == 1 else 'ies'}: "
+        f"{len(bad)} damaged"
+        + (" (the next run recomputes them; cache clear --damaged removes them)" if bad else "")
+    )
+    if bad:
+        ctx.exit(1)
+
+
+def who(pid: int | None) -> str:
+    return f"process {pid}" if pid is not None and pid > 0 else "a running ftprobe process"
 
 
 def _encoder_name(name: str) -> str:

@@ -57,10 +57,20 @@ def layers(default: str = "last") -> Decorator:
 seed = click.option("--seed", default=0, show_default=True, type=int, help="Random seed.")
 
 
+def writable(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """An output folder that can be written (checked before any work; creates nothing)."""
+    if value is not None:
+        from ftprobe.fsguard import check_writable
+
+        check_writable(value)
+    return value
+
+
 def out(what: str) -> Decorator:
     return click.option(
         "--out",
         type=click.Path(file_okay=False, path_type=Path),
+        callback=writable,
         help=f"Output folder (default ftprobe-runs/{what}...).",
     )
 

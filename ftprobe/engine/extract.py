@@ -233,6 +233,8 @@ def vectors(
         raise FtprobeError(
             f"task {task.name!r} has no split {split!r}; splits: {', '.join(data.splits)}"
         )
+    if batch_size < 1:  # before the cache entry is opened: a user error leaves nothing
+        raise FtprobeError(f"batch size {batch_size} must be at least 1")
     examples = data.splits[split].examples
     kind = data.target
     maxlen = pooling.model_max_length(encoder.model, encoder.tokenizer, max_length)

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 from ftprobe.api import LoadedEncoder
 from ftprobe.datafiles import sha256_of
 from ftprobe.errors import FtprobeError
+from ftprobe.plugins.models import modelfolder
 from ftprobe.settings import current
 
 OFFLINE_ENCODERS = (
@@ -80,18 +81,32 @@ def _quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def _from_pretrained(source: str, name: str, offline: bool) -> tuple[Any, Any]:
+def _from_pretrained(
+    source: str, name: str, offline: bool, folder: Path | None = None
+) -> tuple[Any, Any]:
+    """Model and fast tokenizer from ``source``; with a local ``folder``, any failure is a
+    one-line :class:`FtprobeError` naming the folder, the file and the fix."""
     from transformers import AutoModel, AutoTokenizer
 
     kwargs: dict[str, Any] = {"local_files_only": offline}
     with _quiet_transformers():
         try:
-            model, info = AutoModel.from_pretrained(
-                source, add_pooling_layer=False, output_loading_info=True, **kwargs
-            )
-        except TypeError:  # the architecture has no pooler switch
-            model, info = AutoModel.from_pretrained(source, output_loading_info=True, **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+            try:
+                model, info = AutoModel.from_pretrained(
+                    source, add_pooling_layer=False, output_loading_info=True, **kwargs
+                )
+            except TypeError:  # the architecture has no pooler switch
+                model, info = AutoModel.from_pretrained(source, output_loading_info=True, **kwargs)
+        except Exception as exc:
+            if folder is None:
+                raise
+            raise FtprobeError(modelfolder.explain(folder, exc, "model")) from None
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        except Exception as exc:
+            if folder is None:
+                raise
+            raise FtprobeError(modelfolder.explain(folder, exc, "tokenizer")) from None
     missing = [k for k in info.get("missing_keys", ()) if not k.startswith("pooler.")]
     if missing:
         from ftprobe.progress import log
@@ -119,7 +134,10 @@ def load_directory(path: str | Path, name: str | None = None) -> LoadedEncoder:
             f"model directory {folder} has no config.json; give a folder written by "
             "save_pretrained (config.json, weights, tokenizer files)"
         )
-    model, tokenizer = _from_pretrained(str(folder), name or str(folder), offline=True)
+    found = modelfolder.problem(folder)
+    if found is not None:
+        raise FtprobeError(modelfolder.message(folder, found))
+    model, tokenizer = _from_pretrained(str(folder), name or str(folder), True, folder)
     return LoadedEncoder(
         name=name or str(folder),
         model=model,
@@ -140,6 +158,13 @@ def load_hub(repo_id: str, name: str | None = None) -> LoadedEncoder:
     except FtprobeError:
         raise
     except Exception as exc:  # OSError, hub errors: not cached, no network, no such repo
+        snapshot = cached_snapshot(repo_id)
+        if snapshot is not None:  # it is in the HF cache but cannot be loaded: say why
+            raise FtprobeError(
+                modelfolder.explain(snapshot, exc, "model")
+                + f" (a cached snapshot of {repo_id}: delete it with "
+                f"`hf cache rm model/{repo_id}` and download it again)"
+            ) from None
         if offline:
             _fail(name, repo_id, "offline mode is on and it is not in the local Hugging Face cache")
         if not hub_reachable():
@@ -188,6 +213,17 @@ def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
             return True
     except OSError:
         return False
+
+
+def cached_snapshot(repo_id: str) -> Path | None:
+    """The folder of ``repo_id``'s snapshot in the local Hugging Face cache, if there is one."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(repo_id, "config.json")
+    except Exception:  # a bad id, an old hub client: no snapshot to look at
+        return None
+    return Path(cached).parent if isinstance(cached, str) else None
 
 
 def hub_fingerprint(repo_id: str, model: Any) -> str:
