@@ -79,3 +79,34 @@ def test_control_labels_follow_the_task_distribution_over_types():
     for label, c in counts.items():
         p = c / total
         assert abs(shares[label] / n - p) <= 4 * math.sqrt(p * (1 - p) / n) + 1 / n, label
+
+
+@pytest.mark.usefixtures("offline_tasks", "one_torch_thread")
+def test_run_with_controls_reports_selectivity_per_layer(tiny_bert_dir, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from ftprobe.cli import cli
+
+    out = tmp_path / "sel"
+    args = ["run", "-t", "offline-pos", "-m", str(tiny_bert_dir), "-p", "linear", "--controls"]
+    args += ["-o", "seeds=2", "-o", "max_iter=30", "--layers", "0,2", "--out", str(out)]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    sel = json.loads((out / "selectivity.json").read_text())
+    assert sel["control"] == "offline-pos:control@0" and [r["layer"] for r in sel["layers"]] == [
+        0,
+        2,
+    ]
+    task = json.loads((out / "result.json").read_text())
+    control = json.loads((tmp_path / "sel-control" / "result.json").read_text())
+    for row in sel["layers"]:
+        t, c = task["layers"][str(row["layer"])], control["layers"][str(row["layer"])]
+        assert row["task"]["accuracy"]["mean"] == pytest.approx(t["accuracy"])
+        assert row["control"]["accuracy"]["mean"] == pytest.approx(c["accuracy"])
+        assert row["selectivity"] == pytest.approx(t["accuracy"] - c["accuracy"])
+    lines = (out / "selectivity.csv").read_text().splitlines()
+    assert lines[0].startswith("layer,selectivity,task_accuracy_mean") and len(lines) == 3
+    assert (out / "selectivity.png").read_bytes()[:4] == b"\x89PNG"
+    assert "selectivity" in res.output

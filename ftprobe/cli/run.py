@@ -24,6 +24,12 @@ from ftprobe.errors import FtprobeError
 @click.option("--finetuned-on", help="Probe the encoder fine-tuned on this task.")
 @options.after("Probe this encoder instead")
 @options.pooling
+@click.option(
+    "--controls",
+    is_flag=True,
+    help="Also run the probe on the task's control task (Hewitt & Liang) and report "
+    "selectivity (task minus control accuracy) per layer.",
+)
 @options.finetuning
 def run(
     task: str,
@@ -38,14 +44,16 @@ def run(
     finetuned_on: str | None,
     after: str | None,
     pooling: str | None,
+    controls: bool,
     finetune: dict[str, Any],
 ) -> None:
     """Probe one encoder on one task, layer by layer, and write a run directory."""
     from ftprobe.engine.extract import device_name
     from ftprobe.engine.probing import parse_options, split_options
     from ftprobe.pluginmanager import default_probe
-    from ftprobe.report.tables import run_rows
-    from ftprobe.studies.run import RunConfig, run_with_results
+    from ftprobe.report.plots import plot_selectivity
+    from ftprobe.report.tables import run_rows, selectivity_rows
+    from ftprobe.studies.run import RunConfig, run_with_controls, run_with_results
 
     device = device_name(device)
     if after and finetuned_on:
@@ -66,6 +74,14 @@ def run(
         after=after,
         pooling=pooling,
     )
+    if controls:
+        sel = run_with_controls(config)
+        target = Path(sel["runs"]["task"])
+        plot_selectivity(sel, target / "selectivity.png")
+        cols, rows = selectivity_rows(sel)
+        table(f"{sel['task']} vs {sel['control']} · {sel['encoder']} · {probe}", cols, rows)
+        click.echo(f"results: {target} (control: {sel['runs']['control']})")
+        return
     record, results = run_with_results(config)
     title = f"{record['task']['name']} · {record['encoder']['name']} · {record['probe']}"
     table(title, ["layer", "main metric", "details"], run_rows(record, results))

@@ -50,3 +50,15 @@ def check_comparable(before: LoadedEncoder, after: LoadedEncoder) -> None:
 def forget_encoders() -> None:
     """Drop loaded encoders (tests, or to free memory)."""
     _loaded.clear()
+
+
+def control_task(task: str, seed: int) -> str:
+    """The name of ``task``'s control task (Hewitt & Liang), from the plugin that makes them."""
+    makers = [spec for spec in tasks() if spec.control_name is not None]
+    if not makers:
+        raise FtprobeError(
+            "--controls needs a plugin that makes control tasks, and none is loaded; "
+            "see `ftprobe plugins` and FTPROBE_LOAD_PLUGINS"
+        )
+    tasks().get(task)
+    return makers[0].control_name(task, seed)

@@ -92,6 +92,33 @@ def plot_compare(record: dict[str, Any], path: Path) -> Path:
     return save(figure_compare(record), path)
 
 
+# --------------------------------------------------------------- selectivity
+def figure_selectivity(record: dict[str, Any]) -> Figure:
+    """Task vs control accuracy across layers, and the selectivity (their difference)."""
+    rows = record["layers"]
+    xs = [r["layer"] for r in rows]
+    fig, (acc, sel) = _figure(2)
+
+    def mean(r: dict[str, Any], side: str) -> float:
+        return _nan(r[side].get("accuracy", {}).get("mean"))
+
+    acc.plot(xs, [mean(r, "task") for r in rows], "o-", label=record["task"])
+    acc.plot(xs, [mean(r, "control") for r in rows], "s--", label=record["control"])
+    acc.set(title=f"{record['probe']} accuracy", xlabel="layer", ylabel="accuracy")
+    sel.plot(xs, [_nan(r.get("selectivity")) for r in rows], "o-")
+    sel.axhline(0.0, color="grey", lw=0.8, ls=":")
+    sel.set(title="selectivity (task - control)", xlabel="layer", ylabel="accuracy difference")
+    for ax in (acc, sel):
+        ax.set_xticks(xs)
+    acc.legend(fontsize="small")
+    fig.suptitle(f"{record['task']} · {record['encoder']}")
+    return fig
+
+
+def plot_selectivity(record: dict[str, Any], path: Path) -> Path:
+    return save(figure_selectivity(record), path)
+
+
 # ------------------------------------------------------------------ dynamics
 def _layers(record: dict[str, Any], layers: Sequence[int] | None) -> list[int]:
     probed = [int(x) for x in record["layers_probed"]]

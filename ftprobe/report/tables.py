@@ -8,6 +8,8 @@ from ftprobe.api import ProbeResult
 
 
 def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
@@ -81,4 +83,28 @@ def similarity_rows(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]
             v = r["scores"].get(m["name"])
             cells.append("-" if v is None else f"{v:.4f}")
         rows.append(cells)
+    return cols, rows
+
+
+def selectivity_rows(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Per layer: task and control accuracy, selectivity, clusters and compression."""
+
+    def get(row: dict[str, Any], side: str, part: str, key: str) -> Any:
+        return row[side].get(part, {}).get(key)
+
+    cols = ["layer", "task acc", "control acc", "selectivity", "clusters t/c", "compression t/c"]
+    rows = []
+    for r in record["layers"]:
+        clusters = [get(r, s, "geometry", "clusters") for s in ("task", "control")]
+        comp = [get(r, s, "codelength", "compression") for s in ("task", "control")]
+        rows.append(
+            [
+                str(r["layer"]),
+                _fmt(get(r, "task", "accuracy", "mean")),
+                _fmt(get(r, "control", "accuracy", "mean")),
+                _fmt(r.get("selectivity")),
+                "-" if clusters[0] is None else f"{clusters[0]}/{clusters[1]}",
+                "-" if comp[0] is None else f"{comp[0]:.3f}/{comp[1]:.3f}",
+            ]
+        )
     return cols, rows

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ftprobe import __version__
+from ftprobe import __version__, atomic
 from ftprobe.api import ProbeResult
 from ftprobe.engine.extract import split_vectors
 from ftprobe.engine.finetune import after_encoder, encoder_for, encoder_identity
-from ftprobe.engine.loading import load_task
+from ftprobe.engine.loading import control_task, load_task
 from ftprobe.engine.pooling import resolve_pooling
 from ftprobe.engine.probing import fit_probe, layer_indices, make_probe, probe_data, with_device
 from ftprobe.engine.rundir import DEFAULT_RUNS_DIR, slug, versions, write_run_dir
@@ -138,3 +140,75 @@ def run_with_results(config: RunConfig) -> tuple[dict[str, Any], dict[int, Probe
         record["base_encoder"] = encoder_identity(encoder_for(config.model))
     write_run_dir(out, record, outputs)
     return record, outputs
+
+
+# ------------------------------------------------------------------------ controls
+SELECTIVITY_FILE = "selectivity.json"
+
+
+def run_with_controls(config: RunConfig) -> dict[str, Any]:
+    """Run ``config`` and the same probe, with the same settings, on the task's control task
+    (seeded with the run's seed) in ``<out>-control``; write ``selectivity.json`` and
+    ``selectivity.csv`` into the task's run directory. Returns the selectivity record."""
+    control = control_task(config.task, config.seed)
+    task_record, task_results = run_with_results(config)
+    out = Path(task_record["config"]["out"])
+    control_out = out.with_name(out.name + "-control")
+    control_record, control_results = run_with_results(
+        replace(config, task=control, out=control_out)
+    )
+    rows = [
+        selectivity_row(layer, task_results[layer], control_results[layer])
+        for layer in task_results
+    ]
+    record = {
+        "kind": "selectivity",
+        "schema_version": 1,
+        "task": task_record["task"]["name"],
+        "control": control_record["task"]["name"],
+        "probe": config.probe,
+        "encoder": task_record["encoder"]["name"],
+        "runs": {"task": str(out), "control": str(control_out)},
+        "layers": rows,
+    }
+    atomic.write_json(out / SELECTIVITY_FILE, record)
+    atomic.write_text(out / "selectivity.csv", selectivity_csv(rows))
+    return record
+
+
+def selectivity_row(layer: int, task: ProbeResult, control: ProbeResult) -> dict[str, Any]:
+    """One layer: each typed part of the task and of its control, and the selectivity
+    (task accuracy minus control accuracy) where the probe provides accuracy."""
+    row: dict[str, Any] = {"layer": layer}
+    for side, result in (("task", task), ("control", control)):
+        row[side] = {
+            part: asdict(value)
+            for part in ("accuracy", "geometry", "codelength")
+            if (value := getattr(result, part)) is not None
+        }
+        for part in row[side].values():
+            for key in ("label_pairs", "pair_distances", "label_min_distance", "per_label"):
+                part.pop(key, None)
+    if task.accuracy is not None and control.accuracy is not None:
+        row["selectivity"] = task.accuracy.mean - control.accuracy.mean
+    return row
+
+
+def selectivity_csv(rows: list[dict[str, Any]]) -> str:
+    """One line per layer: the headline number of every part, task and control, flattened."""
+    columns: list[str] = []
+    flat_rows = []
+    for row in rows:
+        flat: dict[str, Any] = {"layer": row["layer"], "selectivity": row.get("selectivity")}
+        for side in ("task", "control"):
+            for part, values in row[side].items():
+                for key, value in values.items():
+                    if not isinstance(value, list | dict):
+                        flat[f"{side}_{part}_{key}"] = value
+        flat_rows.append(flat)
+        columns += [c for c in flat if c not in columns]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(flat_rows)
+    return buf.getvalue()
