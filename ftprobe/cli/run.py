@@ -17,11 +17,13 @@ from ftprobe.cli.output import table
 @click.option("--probe", "-p", default=None, help="Probe name [default: the plugins' default].")
 @options.layers("last")
 @options.seed
-@options.out("<task>__<model>__<probe>")
+@options.out("<task>__<model>__<probe>__...__<hash>")
 @options.probe_options
 @options.encoding
 @click.option("--finetuned-on", help="Probe the encoder fine-tuned on this task.")
 @options.finetuning
+@options.subsets
+@click.option("--overwrite", is_flag=True, help="Recompute layers already done in the run dir.")
 def run(
     task: str,
     model: str | None,
@@ -34,6 +36,9 @@ def run(
     batch_size: int,
     finetuned_on: str | None,
     finetune: dict[str, Any],
+    max_train: int | None,
+    max_test: int | None,
+    overwrite: bool,
 ) -> None:
     """Probe one encoder on one task, layer by layer, and write a run directory."""
     from ftprobe.engine.extract import device_name
@@ -56,6 +61,9 @@ def run(
         finetuned_on=finetuned_on,
         finetune_options=options.finetune_settings(finetune, seed, device, finetuned_on),
         out=out,
+        max_train=max_train,
+        max_test=max_test,
+        overwrite=overwrite,
     )
     record, results = run_with_results(config)
     title = f"{record['task']['name']} · {record['encoder']['name']} · {record['probe']}"

@@ -293,6 +293,7 @@ def similarity(
     out = Path(out) if out else default_out(task, model, finetuned_on, against, split, seed)
     record: dict[str, Any] = {
         "kind": "similarity",
+        "schema_version": 1,
         "ftprobe_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": {
