@@ -15,7 +15,17 @@ from typing import Any
 import click
 
 from ftprobe import __version__, settings
-from ftprobe.cli import compare, encode, finetune, listings, matrix, plot, run, similarity
+from ftprobe.cli import (
+    compare,
+    encode,
+    finetune,
+    listings,
+    matrix,
+    plot,
+    results,
+    run,
+    similarity,
+)
 from ftprobe.errors import FtprobeError
 from ftprobe.pluginmanager import get_plugin_manager
 
@@ -104,6 +114,7 @@ COMMANDS: list[click.Command] = [
     compare.compare,
     matrix.matrix,
     similarity.similarity,
+    results.results,
     finetune.finetune,
     encode.encode,
     plot.plot,
