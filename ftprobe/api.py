@@ -251,3 +251,28 @@ class SimilaritySpec:
     aliases: tuple[str, ...] = ()
     input: Literal["vectors", "attentions"] = "vectors"
     kind: Literal["similarity", "divergence"] = "similarity"
+
+
+# --------------------------------------------------------------------------- executors
+class Executor(Protocol):
+    """Runs independent jobs: ``map(fn, items)`` calls the top-level (picklable) ``fn`` on each
+    item, in any order and on any machine, and returns the results in the order of ``items``.
+    ``fn`` never raises for a failed job (it records the failure and returns its status)."""
+
+    def map(self, fn: Callable[[Any], Any], items: list[Any]) -> list[Any]: ...
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """A way to run a sweep's cells, registered through ``register_executors``.
+
+    ``factory(workers=K, **options)`` returns an :class:`Executor`; ``options`` come from the
+    sweep spec's ``[executor]`` table and ``--executor-option key=value``. ``extra`` names the
+    pip extra it needs (``ftprobe[ray]``); a factory whose extra is missing raises
+    ``FtprobeError`` naming it."""
+
+    name: str
+    description: str
+    factory: Callable[..., Executor]
+    aliases: tuple[str, ...] = ()
+    extra: str | None = None

@@ -25,6 +25,7 @@ from ftprobe.cli import (
     results,
     run,
     similarity,
+    sweep,
 )
 from ftprobe.errors import FtprobeError
 from ftprobe.pluginmanager import get_plugin_manager
@@ -114,6 +115,7 @@ COMMANDS: list[click.Command] = [
     compare.compare,
     matrix.matrix,
     similarity.similarity,
+    sweep.sweep,
     results.results,
     finetune.finetune,
     encode.encode,
