@@ -147,11 +147,25 @@ class EncoderSpec:
 # --------------------------------------------------------------------------- probes
 @dataclass
 class ProbeData:
-    """Vectors of one split at one layer: ``X`` (n, d) float32, ``y`` (n,) label indices."""
+    """Vectors of one split at one layer: ``X`` (n, d) float32, ``y`` (n,) label indices and,
+    where known, ``ids``: one example id per row (:func:`example_id`) for joining predictions
+    with the data."""
 
     X: np.ndarray
     y: np.ndarray
     labels: list[str]
+    ids: tuple[str, ...] | None = None
+
+
+def example_id(example: Example) -> str:
+    """``<sentence id>:<target word indices>`` (``s12:3`` a word, ``s12:3,5`` a pair, ``s12:`` a
+    sentence): what a line of ``predictions.txt`` refers to."""
+    return f"{example.sentence_id}:{','.join(map(str, example.targets))}"
+
+
+def id_column(data: ProbeData, row: int) -> str:
+    """The example id of ``row`` followed by a tab (empty when ``data`` has no ids)."""
+    return f"{data.ids[row]}\t" if data.ids is not None else ""
 
 
 @dataclass(frozen=True)
