@@ -230,3 +230,26 @@ def test_sigkilled_sweep_rerun_computes_only_missing_cells(tiny_bert, tmp_path):
     assert computed.isdisjoint(before) and len(computed) == 8 - len(before)
     after = done()
     assert len(after) == 8 and all(after[k] == v for k, v in before.items())
+
+
+def test_shards_run_separately_cover_the_sweep_and_plot(tiny_bert, tmp_path):
+    from ftprobe.sweeps import plan as planning
+    from ftprobe.sweeps.spec import load_spec
+
+    spec = _spec(tmp_path, tiny_bert, "sharded")
+    first = planning.select_shard(planning.expand(load_spec(spec)), 0, 2)
+    outs = []
+    for shard in ("0/2", "1/2"):
+        res = CliRunner().invoke(_cli(), ["sweep", "run", str(spec), "--shard", shard])
+        assert res.exit_code == 0, res.output
+        outs.append(res.output)
+        if shard == "0/2":
+            status = CliRunner().invoke(_cli(), ["sweep", "status", str(spec)])
+            assert f"{len(first)} done, {10 - len(first)} pending" in status.output
+    assert sum(c.kind == "run" for c in first) == 4
+    assert f"{len(first)} done" in outs[0]  # its fine-tuning cells, then its 4 run cells
+    status = CliRunner().invoke(_cli(), ["sweep", "status", str(spec)])
+    assert status.output.strip().endswith("10 done")
+    res = CliRunner().invoke(_cli(), ["plot", str(tmp_path / "sharded")])
+    assert res.exit_code == 0 and (tmp_path / "sharded" / "sweep.png").is_file()
+    assert len(list((tmp_path / "sharded" / "cells").glob("*/layers.png"))) == 8
