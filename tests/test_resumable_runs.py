@@ -381,3 +381,38 @@ def test_results_table_of_run_compare_and_matrix_matches_the_json(tiny_bert, tmp
 def test_results_of_an_empty_folder_is_a_one_line_error(tmp_path):
     res = CliRunner().invoke(_cli(), ["results", str(tmp_path)])
     assert res.exit_code == 2 and "no results under" in res.output
+
+
+def test_results_read_dynamics_and_similarity_records(tmp_path):
+    import ftprobe
+
+    dyn = {
+        "kind": "dynamics",
+        "schema_version": 2,
+        "probe": "geo",
+        "config": {"model": "m", "finetuned_on": "pos", "seed": 1},
+        "task": {"name": "ss-role"},
+        "steps": [
+            {"step": 0, "layers": {"3": {"clusters": 5, "separable": True, "pair_distances": [1]}}},
+            {"step": 10, "layers": {"3": {"clusters": 7, "similarity_to_original": None}}},
+        ],
+    }
+    sim = {
+        "kind": "similarity",
+        "schema_version": 1,
+        "config": {"model": "m", "against": "m2", "seed": 0, "split": "test"},
+        "task": {"name": "pos"},
+        "layers": [{"layer": 0, "scores": {"cka": 0.5, "attn-js": None}}],
+    }
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "dynamics.json").write_text(json.dumps(dyn))
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "similarity.json").write_text(json.dumps(sim))
+    df = ftprobe.load_results(tmp_path)
+    got = sorted(zip(df.kind, df.metric, df.layer, df.value, df.after, strict=True))
+    assert got == [
+        ("dynamics", "step0.clusters", 3, 5.0, "pos"),
+        ("dynamics", "step0.separable", 3, 1.0, "pos"),
+        ("dynamics", "step10.clusters", 3, 7.0, "pos"),
+        ("similarity", "cka", 0, 0.5, "m2"),
+    ]

@@ -1,5 +1,8 @@
 """Collect stored results into one tidy table (one row per value) and a wide per-layer view.
 
+Kinds read: run, compare, matrix, similarity and dynamics (its metrics are named
+``step<N>.<name>``: one per checkpoint step).
+
 Every result file names its ``kind``; one reader per kind turns it into :class:`ResultRow`
 records. Timings are not results and are left out (they stay in the JSON files)."""
 
@@ -17,7 +20,7 @@ from ftprobe.errors import FtprobeError
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-RESULT_NAMES = ("result.json", "compare.json", "matrix.json", "similarity.json")
+RESULT_NAMES = ("result.json", "compare.json", "matrix.json", "similarity.json", "dynamics.json")
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,25 @@ def _similarity(rec: dict[str, Any], src: str) -> Iterator[ResultRow]:
             yield ResultRow(layer=int(row["layer"]), metric=metric, value=value, **base)
 
 
+def _dynamics(rec: dict[str, Any], src: str) -> Iterator[ResultRow]:
+    cfg = rec["config"]
+    base = dict(
+        kind="dynamics",
+        task=rec["task"]["name"],
+        encoder=cfg.get("model", ""),
+        fingerprint="",
+        after=cfg.get("finetuned_on") or "",
+        probe=rec.get("probe", ""),
+        options_hash=short_hash(cfg.get("probe_options", {})),
+        seed=int(cfg.get("seed", 0)),
+        source=src,
+    )
+    for step in rec["steps"]:
+        for layer, geo in step["layers"].items():
+            for metric, value in _numbers(geo, f"step{step['step']}"):
+                yield ResultRow(layer=int(layer), metric=metric, value=value, **base)
+
+
 def rows_of(path: Path, root: Path | None = None) -> list[ResultRow]:
     """The rows of one result file (an empty list for a file of another kind)."""
     try:
@@ -162,6 +184,8 @@ def rows_of(path: Path, root: Path | None = None) -> list[ResultRow]:
         return list(_matrix(rec, src, Path(path).parent))
     if kind == "similarity":
         return list(_similarity(rec, src))
+    if kind == "dynamics":
+        return list(_dynamics(rec, src))
     return []
 
 
