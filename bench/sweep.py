@@ -5,15 +5,20 @@ per-cell overhead of ``ray`` vs ``local``.
 
 The sweep is ss-role and ss-fxn × the classifier probe (one 64-unit layer, one seed, one torch
 thread per cell) × layers ``all`` × ``--seeds`` seeds. Vectors are encoded once before timing (a
-warm-up sweep), so the timed sweeps are CPU-bound probe fits. The default encoder is a randomly
-initialised 2-layer BERT (hidden 128) saved to a temporary folder; ``--model`` takes any encoder.
-The executor overhead is measured with a no-op job: the time per job of ``map`` beyond the job.
+warm-up sweep), so the timed sweeps are CPU-bound probe fits. Each timed sweep is a fresh
+``ftprobe sweep run`` process (what a user runs: start-up, imports and task loading included).
+The default encoder is a randomly initialised 2-layer BERT (hidden 128) saved to a temporary
+folder; ``--model`` takes any encoder. The executor overhead is measured with a no-op job: the
+time per job of ``map`` (pool start included).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,32 +49,58 @@ def tiny_bert(folder: Path) -> str:
     return str(folder)
 
 
+def spec_doc(model: str, out: Path, seeds: int, max_train: int) -> dict:
+    return {
+        "sweep": {"name": out.name, "out": str(out)},
+        "axes": {
+            "models": [model],
+            "tasks": ["ss-role", "ss-fxn"],
+            "layers": ["all"],
+            "seeds": list(range(seeds)),
+        },
+        "probes": [
+            {
+                "name": "classifier",
+                "options": {"sizes": "64", "l2": "1e-4", "seeds": 1, "threads": 1},
+            }
+        ],
+        "settings": {"max_train": max_train},
+    }
+
+
 def spec(model: str, out: Path, seeds: int, max_train: int):
-    return parse_spec(
-        {
-            "sweep": {"name": out.name, "out": str(out)},
-            "axes": {
-                "models": [model],
-                "tasks": ["ss-role", "ss-fxn"],
-                "layers": ["all"],
-                "seeds": list(range(seeds)),
-            },
-            "probes": [
-                {
-                    "name": "classifier",
-                    "options": {"sizes": "64", "l2": "1e-4", "seeds": 1, "threads": 1},
-                }
-            ],
-            "settings": {"max_train": max_train},
-        }
-    )
+    return parse_spec(spec_doc(model, out, seeds, max_train))
 
 
-def timed(s, executor: str, workers: int) -> float:
+def toml(doc: dict) -> str:
+    """The spec as TOML (flat tables of strings, numbers and lists: JSON values are TOML)."""
+    lines = []
+    for table, body in doc.items():
+        entries = body if isinstance(body, list) else [body]
+        for entry in entries:
+            lines.append(f"[[{table}]]" if isinstance(body, list) else f"[{table}]")
+            for key, value in entry.items():
+                if isinstance(value, dict):
+                    inner = ", ".join(f"{k} = {json.dumps(v)}" for k, v in value.items())
+                    lines.append(f"{key} = {{ {inner} }}")
+                else:
+                    lines.append(f"{key} = {json.dumps(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def timed(doc: dict, folder: Path, executor: str, workers: int) -> float:
+    """Wall time of ``ftprobe sweep run`` in a fresh process; every cell must be computed."""
+    path = folder / f"{Path(doc['sweep']['out']).name}.toml"
+    path.write_text(toml(doc))
+    cmd = [sys.executable, "-m", "ftprobe.cli", "-q", "sweep", "run", str(path)]
     t0 = time.perf_counter()
-    summary = run_sweep(s, executor=executor, workers=workers)
-    assert summary["counts"].get("done") == len(summary["cells"]), summary["counts"]
-    return time.perf_counter() - t0
+    out = subprocess.run(
+        [*cmd, "-e", executor, "-j", str(workers)], capture_output=True, text=True, check=False
+    )
+    seconds = time.perf_counter() - t0
+    if out.returncode != 0 or " done " not in out.stdout or "skipped" in out.stdout:
+        raise SystemExit(f"sweep failed: {out.stdout}{out.stderr}")
+    return seconds
 
 
 def noop(item: int) -> int:
@@ -97,13 +128,14 @@ def main() -> None:
         model = args.model or tiny_bert(root / "tiny-bert")
         run_sweep(spec(model, root / "warm", 1, 10), executor="local", workers=1)  # encode once
         cells = 2 * args.seeds
-        seq = timed(spec(model, root / "seq", args.seeds, args.max_train), "local", 1)
-        par = timed(spec(model, root / "par", args.seeds, args.max_train), "local", 2)
+        doc = lambda name: spec_doc(model, root / name, args.seeds, args.max_train)  # noqa: E731
+        seq = timed(doc("seq"), root, "local", 1)
+        par = timed(doc("par"), root, "local", 2)
         print(f"sweep of {cells} cells ({os.cpu_count()} cores):")
         print(f"  sequential          {seq:7.1f} s")
         print(f"  local, 2 workers    {par:7.1f} s   speed-up {seq / par:.2f}x")
         if not args.no_ray:
-            ray_s = timed(spec(model, root / "ray", args.seeds, args.max_train), "ray", 2)
+            ray_s = timed(doc("ray"), root, "ray", 2)
             per_cell = (ray_s - par) / cells
             print(f"  ray, 2 workers      {ray_s:7.1f} s   ({per_cell:+.2f} s/cell vs local)")
         jobs = 20

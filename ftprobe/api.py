@@ -271,7 +271,9 @@ class SimilaritySpec:
 class Executor(Protocol):
     """Runs independent jobs: ``map(fn, items)`` calls the top-level (picklable) ``fn`` on each
     item, in any order and on any machine, and returns the results in the order of ``items``.
-    ``fn`` never raises for a failed job (it records the failure and returns its status)."""
+    ``fn`` never raises for a failed job (it records the failure and returns its status).
+    An executor may also have ``close()``: the sweep calls it after its last ``map``, so a pool
+    can serve several ``map`` calls (the fine-tuning cells, then the run cells)."""
 
     def map(self, fn: Callable[[Any], Any], items: list[Any]) -> list[Any]: ...
 

@@ -147,32 +147,42 @@ def run_sweep(
     base = {"settings": _settings_payload(), "out": out, "overwrite": overwrite}
     outcomes: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    for kind in ("finetune", "run"):
-        todo, skipped = [], []
-        for c in cells:
-            if c.kind != kind:
-                continue
-            if not overwrite and cell_state(c, spec.out) == "done":
-                skipped.append({"id": c.id, "status": "skipped", "seconds": 0.0})
-                continue
-            failed_needs = [
-                n
-                for n in c.needs
-                if any(o["id"] == n and o["status"] == "failed" for o in outcomes)
-            ]
-            if failed_needs:
-                message = f"FtprobeError: fine-tuning cell {failed_needs[0]} failed"
-                atomic.write_json(
-                    c.directory(spec.out) / ERROR_FILE,
-                    {"kind": "sweep-error", "schema_version": 1, "cell": c.id, "error": message},
-                )
-                skipped.append({"id": c.id, "status": "failed", "error": message})
-                continue
-            todo.append(c)
-        if todo:
-            log(f"{kind} cells: {len(todo)} to compute, {len(skipped)} done already ({name})")
-        outcomes += skipped
-        outcomes += pool.map(execute_cell, [{**base, "cell": c.as_dict()} for c in todo])
+    try:
+        for kind in ("finetune", "run"):
+            todo, skipped = [], []
+            for c in cells:
+                if c.kind != kind:
+                    continue
+                if not overwrite and cell_state(c, spec.out) == "done":
+                    skipped.append({"id": c.id, "status": "skipped", "seconds": 0.0})
+                    continue
+                failed_needs = [
+                    n
+                    for n in c.needs
+                    if any(o["id"] == n and o["status"] == "failed" for o in outcomes)
+                ]
+                if failed_needs:
+                    message = f"FtprobeError: fine-tuning cell {failed_needs[0]} failed"
+                    atomic.write_json(
+                        c.directory(spec.out) / ERROR_FILE,
+                        {
+                            "kind": "sweep-error",
+                            "schema_version": 1,
+                            "cell": c.id,
+                            "error": message,
+                        },
+                    )
+                    skipped.append({"id": c.id, "status": "failed", "error": message})
+                    continue
+                todo.append(c)
+            if todo:
+                log(f"{kind} cells: {len(todo)} to compute, {len(skipped)} done already ({name})")
+            outcomes += skipped
+            outcomes += pool.map(execute_cell, [{**base, "cell": c.as_dict()} for c in todo])
+    finally:
+        close = getattr(pool, "close", None)
+        if close is not None:
+            close()
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o["status"]] = counts.get(o["status"], 0) + 1

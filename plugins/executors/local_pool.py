@@ -22,17 +22,24 @@ class LocalExecutor:
             raise FtprobeError(f"--workers must be at least 1, got {workers}")
         self.workers = workers
         self.threads = int(threads) if threads else default_threads(workers)
+        self._pool: ProcessPoolExecutor | None = None
 
     def map(self, fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
         if self.workers == 1 or len(items) <= 1:
             return [fn(item) for item in items]
-        with ProcessPoolExecutor(
-            max_workers=min(self.workers, len(items)),
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=cap_threads,
-            initargs=(self.threads,),
-        ) as pool:
-            return list(pool.map(fn, items, chunksize=1))
+        if self._pool is None:  # kept for the next map (the sweep's next phase): one start-up
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=cap_threads,
+                initargs=(self.threads,),
+            )
+        return list(self._pool.map(fn, items, chunksize=1))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
 
 @hookimpl
