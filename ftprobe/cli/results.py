@@ -30,8 +30,9 @@ import click
     help="Write to FILE [default: standard output].",
 )
 def results(dirs: tuple[Path, ...], fmt: str, view: str, out: Path | None) -> None:
-    """Collect every result (run, compare, matrix, similarity, sweeps) under DIRS into one table:
-    task, encoder, fingerprint, after, probe, options hash, layer, seed, metric, value."""
+    """Collect every result (run, sweep, compare, matrix, similarity, dynamics) under DIRS into
+    one table: task, encoder, fingerprint, after, probe, options hash, layer, seed, metric,
+    value."""
     from ftprobe.errors import FtprobeError
     from ftprobe.report.results import load_results, write_table
 
