@@ -164,11 +164,25 @@ class EncoderSpec:
 # --------------------------------------------------------------------------- probes
 @dataclass
 class ProbeData:
-    """Vectors of one split at one layer: ``X`` (n, d) float32, ``y`` (n,) label indices."""
+    """Vectors of one split at one layer: ``X`` (n, d) float32, ``y`` (n,) label indices and,
+    where known, ``ids``: one example id per row (:func:`example_id`) for joining predictions
+    with the data."""
 
     X: np.ndarray
     y: np.ndarray
     labels: list[str]
+    ids: tuple[str, ...] | None = None
+
+
+def example_id(example: Example) -> str:
+    """``<sentence id>:<target word indices>`` (``s12:3`` a word, ``s12:3,5`` a pair, ``s12:`` a
+    sentence): what a line of ``predictions.txt`` refers to."""
+    return f"{example.sentence_id}:{','.join(map(str, example.targets))}"
+
+
+def id_column(data: ProbeData, row: int) -> str:
+    """The example id of ``row`` followed by a tab (empty when ``data`` has no ids)."""
+    return f"{data.ids[row]}\t" if data.ids is not None else ""
 
 
 @dataclass(frozen=True)
@@ -285,3 +299,30 @@ class SimilaritySpec:
     aliases: tuple[str, ...] = ()
     input: Literal["vectors", "attentions"] = "vectors"
     kind: Literal["similarity", "divergence"] = "similarity"
+
+
+# --------------------------------------------------------------------------- executors
+class Executor(Protocol):
+    """Runs independent jobs: ``map(fn, items)`` calls the top-level (picklable) ``fn`` on each
+    item, in any order and on any machine, and returns the results in the order of ``items``.
+    ``fn`` never raises for a failed job (it records the failure and returns its status).
+    An executor may also have ``close()``: the sweep calls it after its last ``map``, so a pool
+    can serve several ``map`` calls (the fine-tuning cells, then the run cells)."""
+
+    def map(self, fn: Callable[[Any], Any], items: list[Any]) -> list[Any]: ...
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """A way to run a sweep's cells, registered through ``register_executors``.
+
+    ``factory(workers=K, **options)`` returns an :class:`Executor`; ``options`` come from the
+    sweep spec's ``[executor]`` table and ``--executor-option key=value``. ``extra`` names the
+    pip extra it needs (``ftprobe[ray]``); a factory whose extra is missing raises
+    ``FtprobeError`` naming it."""
+
+    name: str
+    description: str
+    factory: Callable[..., Executor]
+    aliases: tuple[str, ...] = ()
+    extra: str | None = None

@@ -2,7 +2,8 @@
 
 Each ``register_*`` hook receives a ``register`` callback; call it once per record
 (:class:`~ftprobe.api.TaskSpec`, :class:`~ftprobe.api.EncoderSpec`,
-:class:`~ftprobe.api.ProbeSpec`, :class:`~ftprobe.api.SimilaritySpec`). Keep plugin modules
+:class:`~ftprobe.api.ProbeSpec`, :class:`~ftprobe.api.SimilaritySpec`,
+:class:`~ftprobe.api.ExecutorSpec`). Keep plugin modules
 import-light: import torch or transformers inside loaders, not at module top, so
 ``ftprobe --help`` stays fast.
 """
@@ -36,6 +37,11 @@ def register_probes(register: Callable[[Any], None]) -> None:
 @hookspec
 def register_measures(register: Callable[[Any], None]) -> None:
     """Register similarity measures: call ``register(SimilaritySpec(...))`` for each."""
+
+
+@hookspec
+def register_executors(register: Callable[[Any], None]) -> None:
+    """Register sweep executors: call ``register(ExecutorSpec(...))`` for each."""
 
 
 @hookspec

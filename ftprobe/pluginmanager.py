@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 import pluggy
 
 from ftprobe import hookspecs
-from ftprobe.api import EncoderSpec, ProbeSpec, SimilaritySpec, TaskSpec
+from ftprobe.api import EncoderSpec, ExecutorSpec, ProbeSpec, SimilaritySpec, TaskSpec
 from ftprobe.errors import FtprobeError, UnknownNameError
 
 GROUP = "ftprobe"
@@ -126,7 +126,7 @@ def reset() -> None:
 
 
 # ----------------------------------------------------------------- registries
-T = TypeVar("T", TaskSpec, EncoderSpec, ProbeSpec, SimilaritySpec)
+T = TypeVar("T", TaskSpec, EncoderSpec, ProbeSpec, SimilaritySpec, ExecutorSpec)
 
 
 class DuplicateNameError(FtprobeError):
@@ -216,6 +216,7 @@ _KINDS: dict[str, tuple[str, type | tuple[type, ...], str, str]] = {
     ),
     "probe": ("register_probes", ProbeSpec, "", "probes"),
     "measure": ("register_measures", SimilaritySpec, "", "measures"),
+    "executor": ("register_executors", ExecutorSpec, "", "executors"),
 }
 _cache: dict[str, Registry[Any]] = {}
 
@@ -252,6 +253,10 @@ def probes() -> Registry[ProbeSpec]:
 
 def measures() -> Registry[SimilaritySpec]:
     return registry("measure")
+
+
+def executors() -> Registry[ExecutorSpec]:
+    return registry("executor")
 
 
 def default_encoder() -> str:

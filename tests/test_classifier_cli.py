@@ -37,7 +37,16 @@ def check_report(out, metrics: dict, seeds: int) -> None:
     (layer_dir,) = [p for p in out.iterdir() if p.is_dir()]
     predictions = (layer_dir / "predictions.txt").read_text().splitlines()
     assert len(predictions) == metrics["n_test"]
-    assert all(len(line.split("\t")) == 2 for line in predictions)
+    assert all(len(line.split("\t")) == 3 for line in predictions)  # example id, gold, predicted
+    from ftprobe.api import example_id
+    from ftprobe.engine.loading import load_task
+
+    _, data = load_task("ss-role")
+    known = set(data.labels)
+    test = [ex for ex in data.splits["test"].examples if ex.label in known]
+    assert [line.split("\t")[:2] for line in predictions] == [
+        [example_id(ex), ex.label] for ex in test
+    ]
     assert (layer_dir / "grid.tsv").read_text().startswith("sizes\tl2\tval_accuracy")
 
 

@@ -139,7 +139,7 @@ def test_regenerate_rebuilds_every_plot(tmp_path):
 
 
 def test_regenerate_errors_are_one_line(tmp_path):
-    with pytest.raises(FtprobeError, match="no compare.json"):
+    with pytest.raises(FtprobeError, match="no result.json, compare.json"):
         plots.regenerate(tmp_path)
     with pytest.raises(FtprobeError, match="no results directory"):
         plots.regenerate(tmp_path / "missing")

@@ -16,6 +16,7 @@ from ftprobe import pluginmanager as registry
 from ftprobe.api import (
     EncoderSpec,
     Example,
+    ExecutorSpec,
     ProbeResult,
     ProbeSpec,
     SimilaritySpec,
@@ -43,6 +44,14 @@ class _Probe:
         return ProbeResult({"accuracy": 1.0, "n_train": self.n})
 
 
+class _InOrder:
+    def __init__(self, workers=1):
+        self.workers = workers
+
+    def map(self, fn, items):
+        return [fn(item) for item in items]
+
+
 class AllHooks:
     """An in-process plugin that implements every hookspec and records the calls."""
 
@@ -67,6 +76,11 @@ class AllHooks:
     def register_measures(self, register):
         self.called.add("register_measures")
         register(SimilaritySpec("tiny-measure", "Always one.", compute=lambda a, b: 1.0))
+
+    @hookimpl
+    def register_executors(self, register):
+        self.called.add("register_executors")
+        register(ExecutorSpec("tiny-executor", "In order.", factory=_InOrder))
 
     @hookimpl
     def register_commands(self, cli):
@@ -133,6 +147,8 @@ def test_in_process_plugin_registers_every_hook(all_hooks):
     assert registry.encoders().get("tiny-encoder").name == "tiny-encoder"
     assert registry.probes().get("tiny-probe").name == "tiny-probe"
     assert registry.measures().get("tiny-measure").name == "tiny-measure"
+    executor = registry.executors().get("tiny-executor").factory(workers=2)
+    assert executor.map(str, [1, 2]) == ["1", "2"]
     pm = pluginmanager.get_plugin_manager()
     pm.hook.register_commands(cli=cli_module.cli)
     res = CliRunner().invoke(cli_module.cli, ["tiny-hello"])

@@ -15,7 +15,18 @@ from typing import Any
 import click
 
 from ftprobe import __version__, fsguard, settings
-from ftprobe.cli import compare, encode, finetune, listings, matrix, plot, run, similarity
+from ftprobe.cli import (
+    compare,
+    encode,
+    finetune,
+    listings,
+    matrix,
+    plot,
+    results,
+    run,
+    similarity,
+    sweep,
+)
 from ftprobe.errors import FtprobeError
 from ftprobe.pluginmanager import get_plugin_manager
 
@@ -108,6 +119,8 @@ COMMANDS: list[click.Command] = [
     compare.compare,
     matrix.matrix,
     similarity.similarity,
+    sweep.sweep,
+    results.results,
     finetune.finetune,
     encode.encode,
     plot.plot,

@@ -14,7 +14,8 @@ from ftprobe.errors import FtprobeError
 @click.option("--labels", help="Comma list of labels for the centroid PCA plot.")
 @click.option("--layers", help="Comma list of layers to plot (default: all stored).")
 def plot(directory: Path, labels: str | None, layers: str | None) -> None:
-    """Regenerate the PNG plots of stored compare/dynamics/matrix results in DIRECTORY."""
+    """Regenerate the PNG plots of stored results in DIRECTORY (run, sweep, compare,
+    dynamics, matrix)."""
     from ftprobe.cli.options import comma_list
     from ftprobe.report.plots import regenerate
 

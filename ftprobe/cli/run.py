@@ -18,7 +18,7 @@ from ftprobe.errors import FtprobeError
 @click.option("--probe", "-p", default=None, help="Probe name [default: the plugins' default].")
 @options.layers("last")
 @options.seed
-@options.out("<task>__<model>__<probe>")
+@options.out("<task>__<model>__<probe>__...__<hash>")
 @options.probe_options
 @options.encoding
 @click.option("--finetuned-on", help="Probe the encoder fine-tuned on this task.")
@@ -31,6 +31,8 @@ from ftprobe.errors import FtprobeError
     "selectivity (task minus control accuracy) per layer.",
 )
 @options.finetuning
+@options.subsets
+@click.option("--overwrite", is_flag=True, help="Recompute layers already done in the run dir.")
 def run(
     task: str,
     model: str | None,
@@ -46,6 +48,9 @@ def run(
     pooling: str | None,
     controls: bool,
     finetune: dict[str, Any],
+    max_train: int | None,
+    max_test: int | None,
+    overwrite: bool,
 ) -> None:
     """Probe one encoder on one task, layer by layer, and write a run directory."""
     from ftprobe.engine.extract import device_name
@@ -73,6 +78,9 @@ def run(
         out=out,
         after=after,
         pooling=pooling,
+        max_train=max_train,
+        max_test=max_test,
+        overwrite=overwrite,
     )
     if controls:
         sel = run_with_controls(config)

@@ -16,7 +16,9 @@ import copy
 import hashlib
 import json
 import math
+import os
 import random
+import socket
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from ftprobe import atomic
 from ftprobe.api import Example, LoadedEncoder, TaskData, TaskSpec
 from ftprobe.engine.extract import device_name
 from ftprobe.engine.loading import check_comparable, load_encoder, load_task
+from ftprobe.engine.locking import file_lock
 from ftprobe.engine.pooling import pooled_forward
 from ftprobe.errors import FtprobeError
 from ftprobe.pluginmanager import encoders, tasks
@@ -162,11 +165,20 @@ def finetuned_checkpoint(
     spec, data = load_task(task)
     encoder = load_encoder(model)
     final = checkpoint_dir(checkpoint_key(encoder, spec, data, config))
-    meta = read_meta(final)
-    if meta is not None and (save_every is None or meta.get("save_every") == save_every):
+
+    def usable() -> bool:
+        meta = read_meta(final)
+        return meta is not None and (save_every is None or meta.get("save_every") == save_every)
+
+    if usable():
         log(f"reusing fine-tuned checkpoint {final}")
         return final
-    train(encoder, spec, data, config, final, save_every=save_every, device=device)
+    # One process trains; others asking for the same checkpoint wait, then reuse it.
+    with file_lock(final.with_name(final.name + ".lock"), what=f"fine-tuning {final.name}"):
+        if usable():
+            log(f"reusing fine-tuned checkpoint {final} (trained by another process)")
+            return final
+        train(encoder, spec, data, config, final, save_every=save_every, device=device)
     return final
 
 
@@ -330,6 +342,7 @@ def train(
             "loss": losses,
             "seconds": round(time.time() - started, 3),
             "device": device,
+            "trained_by": {"host": socket.gethostname(), "pid": os.getpid()},
         }
         atomic.write_json(tmp / META_FILE, meta)
         torch.save(head.state_dict(), tmp / "head.pt")

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ftprobe.api import ProbeData, ProbeResult, ProbeSpec, TaskData
+from ftprobe.api import ProbeData, ProbeResult, ProbeSpec, TaskData, example_id
 from ftprobe.errors import FtprobeError
 from ftprobe.pluginmanager import measures, probes
 
@@ -42,12 +42,14 @@ def probe_data(task_data: TaskData, vecs: np.ndarray, layer: int, split: str) ->
     training are dropped here (``TaskData.unseen`` counts them for the report)."""
     labels = task_data.labels
     index = {label: i for i, label in enumerate(labels)}
-    y = np.array([index.get(ex.label, -1) for ex in task_data.splits[split].examples], np.int64)
+    examples = task_data.splits[split].examples
+    y = np.array([index.get(ex.label, -1) for ex in examples], np.int64)
+    ids = tuple(example_id(ex) for ex in examples)
     X = vecs[layer]
     if (y < 0).any():
         keep = np.flatnonzero(y >= 0)
-        X, y = np.asarray(X[keep]), y[keep]
-    return ProbeData(X=X, y=y, labels=labels)
+        X, y, ids = np.asarray(X[keep]), y[keep], tuple(ids[i] for i in keep)
+    return ProbeData(X=X, y=y, labels=labels, ids=ids)
 
 
 def subsample(data: ProbeData, n: int | None, seed: int = 0) -> ProbeData:
@@ -55,7 +57,8 @@ def subsample(data: ProbeData, n: int | None, seed: int = 0) -> ProbeData:
     if n is None or n >= len(data.y):
         return data
     keep = np.sort(np.random.default_rng(seed).choice(len(data.y), size=n, replace=False))
-    return ProbeData(X=np.asarray(data.X[keep]), y=data.y[keep], labels=data.labels)
+    ids = tuple(data.ids[i] for i in keep) if data.ids is not None else None
+    return ProbeData(X=np.asarray(data.X[keep]), y=data.y[keep], labels=data.labels, ids=ids)
 
 
 def layer_data(

@@ -259,6 +259,41 @@ def plot_matrix(record: dict[str, Any], path: Path) -> Path:
     return save(figure_matrix(record), path)
 
 
+# ---------------------------------------------------------------------- runs
+def figure_layer_curves(records: Sequence[dict[str, Any]], title: str = "") -> Figure:
+    """Per-layer curves of run results' main metric: one panel per task, one curve per run
+    (probe, fine-tuning task, seed)."""
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for rec in records:
+        by_task.setdefault(rec["task"]["name"], []).append(rec)
+    fig, axes = _figure(len(by_task))
+    for ax, (task, recs) in zip(axes, sorted(by_task.items()), strict=False):
+        for rec in recs:
+            layers = sorted(rec["layers"], key=int)
+            if not layers:
+                continue
+            main = rec["layers"][layers[0]]["main_metric"]
+            cfg = rec.get("config", {})
+            after = f" · ft-{cfg['finetuned_on']}" if cfg.get("finetuned_on") else ""
+            label = f"{rec.get('probe', '?')}{after} · seed {rec.get('seed', 0)}"
+            ys = [_nan(rec["layers"][k].get(main)) for k in layers]
+            ax.plot([int(k) for k in layers], ys, "o-", label=label)
+            ax.set(ylabel=main)
+        ax.set(title=task, xlabel="layer")
+        ax.legend(fontsize="x-small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_runs(records: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path:
+    return save(figure_layer_curves(records, title), path)
+
+
+def _is_run(record: dict[str, Any], path: Path) -> bool:
+    return record.get("kind", "run" if path.name == "result.json" else None) == "run"
+
+
 # --------------------------------------------------------------- regenerate
 def plot_dynamics(
     record: dict[str, Any],
@@ -279,11 +314,23 @@ def plot_dynamics(
 def regenerate(
     directory: Path, labels: Sequence[str] | None = None, layers: Sequence[int] | None = None
 ) -> list[Path]:
-    """Rebuild the plots of every stored result (compare, dynamics, matrix) under ``directory``."""
+    """Rebuild the plots of every stored result under ``directory``: per-layer curves of each
+    run directory (``layers.png``) and of a sweep (``sweep.png``), compare, dynamics, matrix."""
     directory = Path(directory)
     if not directory.is_dir():
         raise FtprobeError(f"no results directory {directory}; give the --out of compare/matrix")
     written: list[Path] = []
+    runs: list[dict[str, Any]] = []
+    for path in sorted(directory.rglob("result.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise FtprobeError(f"{path}: unreadable result ({exc}); rerun the command") from None
+        if isinstance(record, dict) and _is_run(record, path) and record.get("layers"):
+            runs.append(record)
+            written.append(plot_runs([record], path.parent / "layers.png"))
+    if (directory / "sweep.json").is_file() and runs:
+        written.append(plot_runs(runs, directory / "sweep.png", f"sweep {directory.name}"))
     for name in ("compare.json", "dynamics.json", "matrix.json"):
         for path in sorted(directory.rglob(name)):
             try:
@@ -300,8 +347,8 @@ def regenerate(
                 written.append(plot_matrix(record, path.parent / "matrix.png"))
     if not written:
         raise FtprobeError(
-            f"no compare.json, dynamics.json or matrix.json under {directory}; "
-            "run `ftprobe compare` or `ftprobe matrix` first"
+            f"no result.json, compare.json, dynamics.json or matrix.json under {directory}; "
+            "run `ftprobe run`, `compare`, `matrix` or `sweep run` first"
         )
     return written
 

@@ -175,6 +175,7 @@ def run_matrix(cfg: MatrixConfig) -> dict[str, Any]:
                 break
             log(f"matrix cell [bold]{row}[/] × [bold]{col}[/]")
             cell = compute_cell(cfg, encoder, col, cfg.layer)
+            cell.update({"kind": "matrix-cell", "schema_version": 1})
             cell.update({"row": row, "col": col, "key": key})
             atomic.write_json(cell_path(out, row, col), cell)
             new += 1
@@ -210,6 +211,7 @@ def assemble(cfg: MatrixConfig, out: Path, key: str) -> dict[str, Any]:
             md.append(line)
     return {
         "kind": "matrix",
+        "schema_version": 2,
         "model": cfg.model,
         "probe": cfg.probe,
         "layer": cfg.layer,

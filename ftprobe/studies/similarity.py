@@ -294,6 +294,7 @@ def similarity(
     )
     record: dict[str, Any] = {
         "kind": "similarity",
+        "schema_version": 1,
         "ftprobe_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": {

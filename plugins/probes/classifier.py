@@ -21,7 +21,7 @@ from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ftprobe import hookimpl
-from ftprobe.api import Accuracy, ProbeData, ProbeResult, ProbeSpec
+from ftprobe.api import Accuracy, ProbeData, ProbeResult, ProbeSpec, id_column
 from ftprobe.errors import FtprobeError
 from ftprobe.plugins.probes.classifier_options import Options, parse
 
@@ -313,7 +313,10 @@ class ClassifierProbe:
             "options": self.options.as_dict(),
         }
         first = preds[0]
-        lines = [f"{names[g]}\t{labels[p]}" for g, p in zip(y_in, first, strict=True)]
+        lines = [
+            f"{id_column(test, i)}{names[g]}\t{labels[p]}"
+            for i, (g, p) in enumerate(zip(y_in, first, strict=True))
+        ]
         rows = ["sizes\tl2\tval_accuracy\tval_loss\titerations\tchosen"]
         for i, g in enumerate(grid):
             rows.append(

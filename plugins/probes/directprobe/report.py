@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ftprobe.api import id_column
+
 from .clustering import canonical_dist, centroid_radius
 from .geometry import hull_distance
 
@@ -309,8 +311,11 @@ def build_result(probe, test):
     files = {
         "clusters.txt": "".join(f"{c}\n" for c in cr.assign.tolist()),
         "predictions.txt": "".join(
-            labels[int(g)] + "".join(f"\t{c}-{lab[c]},{d:.6f}" for c, d in r) + "\n"
-            for g, r in zip(ytest.tolist(), ranked, strict=True)
+            id_column(test, i)
+            + labels[int(g)]
+            + "".join(f"\t{c}-{lab[c]},{d:.6f}" for c, d in r)
+            + "\n"
+            for i, (g, r) in enumerate(zip(ytest.tolist(), ranked, strict=True))
         ),
         "dis.txt": "".join(
             f"({p.a}-{lab[p.a]}, {p.b}-{lab[p.b]}): {p.distance:.6f}\n" for p in pairs

@@ -1,0 +1,1 @@
+"""Built-in sweep executors: ``local`` (process pool), ``ray`` and ``slurm`` (submitit)."""
