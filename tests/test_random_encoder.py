@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -76,4 +78,5 @@ def test_a_random_baseline_is_probed_like_any_encoder(tiny_bert_dir, offline_tas
         ],
     )
     assert res.exit_code == 0, res.output
-    assert "(re-initialised: all, seed 2)" in (tmp_path / "r" / "result.json").read_text()
+    record = json.loads((tmp_path / "r" / "result.json").read_text())
+    assert record["encoder"]["fingerprint"].startswith("random:")

@@ -111,8 +111,9 @@ real_write_json = atomic.write_json
 
 
 def write_json(path, obj):
-    if os.environ.get("KILL_IN_RUNDIR") and Path(path).name == "result.json":
-        os.kill(os.getpid(), signal.SIGKILL)  # the run directory is half-built
+    here = Path(path)
+    if os.environ.get("KILL_IN_RUNDIR") and here.name == "layer.json" and ".layer-01." in str(here):
+        os.kill(os.getpid(), signal.SIGKILL)  # layer 1's folder is half-built
     real_write_json(path, obj)
 
 
@@ -135,7 +136,7 @@ def tiny_model(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny-bert")
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
     (out / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(out / "vocab.txt"))
+    tokenizer = BertTokenizerFast(vocab=str(out / "vocab.txt"))  # transformers 5: vocab=
     torch.manual_seed(0)
     config = BertConfig(
         vocab_size=len(vocab),
@@ -704,39 +705,46 @@ def _without_timings(obj):
 
 
 def test_kill_9_while_writing_a_run_directory(tiny_model, kit, tiny_task, tmp_path, capsys):
+    """kill -9 while layer 1's folder is being written: layer 0 (done) is kept and reused, the
+    half-built folder of layer 1 is removed by the rerun (and said so), a live process's
+    temporary beside it survives, and the numbers equal an uninterrupted run's."""
     runs = tmp_path / "runs"
+    r1 = runs / "r1"
     env = child_env(kit, tmp_path / "cache", KILL_IN_RUNDIR="1")
     args = ["run", "--task", "tiny", "--model", str(tiny_model), "--probe", "directprobe"]
     args += ["--layers", "all", "--out"]
-    res = ftprobe(kit, env, *args, str(runs / "r1"))
+    res = ftprobe(kit, env, *args, str(r1))
     assert res.returncode == -signal.SIGKILL, res.stderr
-    [leftover] = os.listdir(runs)
-    assert leftover.startswith(".r1.") and leftover.endswith(".tmp")
-    assert (runs / leftover / "layer-00").is_dir()  # it was half-way
+    leftovers = sorted(n for n in os.listdir(r1) if n.endswith(".tmp"))
+    [leftover] = leftovers
+    assert leftover.startswith(".layer-01.")
+    assert (r1 / "layer-00" / "layer.json").is_file()  # the finished layer is on disk
+    assert json.loads((r1 / "result.json").read_text())["complete"] is False
     # a live process's temporary beside it must survive the clean-up
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        live = runs / f".r2.{_tag(sleeper.pid)}.abcd1234.tmp"
+        live = r1 / f".layer-09.{_tag(sleeper.pid)}.abcd1234.tmp"
         live.mkdir()
         capsys.readouterr()
-        res = cli(*args, str(runs / "r1"))
+        res = cli(*args, str(r1))
         assert res.exit_code == 0, res.output
         pid = leftover.split(".")[2].split("-")[0]
-        said = f"removed {runs / leftover}, left by ftprobe process {pid} (no longer running)"
+        said = f"removed {r1 / leftover}, left by ftprobe process {pid} (no longer running)"
         assert said in res.output + capsys.readouterr().err
-        assert sorted(os.listdir(runs)) == sorted(["r1", live.name])
+        assert sorted(n for n in os.listdir(r1) if n.endswith(".tmp")) == [live.name]
+        assert json.loads((r1 / "result.json").read_text())["computed_layers"] == [1, 2]
     finally:
         sleeper.kill()
         sleeper.wait()
     # the rerun's numbers are those of an uninterrupted run
     assert cli(*args, str(tmp_path / "clean")).exit_code == 0
-    got = json.loads((runs / "r1" / "result.json").read_text())["layers"]
+    got = json.loads((r1 / "result.json").read_text())["layers"]
     want = json.loads((tmp_path / "clean" / "result.json").read_text())["layers"]
     assert _without_timings(got) == _without_timings(want)
-    # now the sleeper is gone too: the next write removes its temporary as well
-    with atomic.directory(runs / "r3") as tmp:
+    # now the sleeper is gone too: the next write into the folder removes its temporary as well
+    with atomic.directory(r1 / "extra") as tmp:
         (tmp / "x").write_text("x")
-    assert sorted(os.listdir(runs)) == ["r1", "r3"]
+    assert not [n for n in os.listdir(r1) if n.endswith(".tmp")]
 
 
 def test_killed_replace_is_restored(tmp_path, capsys):
