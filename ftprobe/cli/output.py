@@ -15,13 +15,14 @@ def echo_json(obj: Any) -> None:
 def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     """Print a rich table (the whole width when the output is a file or a pipe)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    tab = Table(title=title)
+    tab = Table(title=escape(title))
     for col in columns:
-        tab.add_column(col)
+        tab.add_column(escape(col))
     for row in rows:
-        tab.add_row(*row)
+        tab.add_row(*(escape(cell) for cell in row))  # plain text: "[@SEED]" is no markup
     console = Console()
     if not console.is_terminal:  # files and pipes get the whole table, not 80 columns
         console = Console(width=200)
