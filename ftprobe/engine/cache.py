@@ -30,7 +30,7 @@ import numpy as np
 
 from ftprobe import atomic, fsguard, owners
 from ftprobe.errors import FtprobeError
-from ftprobe.progress import log
+from ftprobe.progress import log, warn
 from ftprobe.settings import current
 
 VECTORS = "vectors.npy"
@@ -162,8 +162,6 @@ def load(key: str, shape: tuple[int, ...] | None = None, report: bool = True) ->
         arr = None
     if why is not None:
         if report:
-            from ftprobe.progress import warn
-
             warn(f"cache entry {key}{_describe(entry)} is damaged: {why}; recomputing it")
         mark_damaged(entry, why)
         return None
@@ -476,8 +474,6 @@ def entries(say: Callable[[str], None] | None = None) -> list[Entry]:
 def sweep(say: Callable[[str], None] | None = None) -> int:
     """Remove what dead processes left in the cache: temporary files, and partial entries
     with no finished chunk (those with some are kept: the next run resumes them)."""
-    from ftprobe.progress import warn
-
     say = say or warn
     base = root()
     n = atomic.sweep(base, say=say)

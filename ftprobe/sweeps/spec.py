@@ -94,7 +94,9 @@ def parse_spec(doc: dict[str, Any], source: Path | None = None) -> SweepSpec:
     probes = []
     for entry in doc.get("probes", []):
         if not isinstance(entry, dict) or "name" not in entry:
-            raise FtprobeError('each [[probes]] entry needs a name, e.g. name = "classifier"')
+            raise FtprobeError(
+                "each [[probes]] entry needs a name: one of `ftprobe probes`, e.g. name = PROBE"
+            )
         _unknown("[[probes]]", entry, {"name", "options", "cost"})
         probes.append(
             ProbeAxis(entry["name"], dict(entry.get("options", {})), float(entry.get("cost", 1)))
