@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ftprobe import atomic
 from ftprobe.engine.rundir import short_hash
 from ftprobe.errors import FtprobeError
 
@@ -243,7 +244,5 @@ def write_table(df: pd.DataFrame, fmt: str, out: Path | None) -> str | None:
         raise FtprobeError(f"unknown --format {fmt!r}; use csv, parquet or json")
     if out is None:
         return text
-    from ftprobe import atomic
-
     atomic.write_text(out, text)
     return None
