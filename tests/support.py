@@ -165,3 +165,23 @@ class OfflineTasks:
                 version="offline-1",
             )
         )
+
+
+def build_tiny_bert_with_tokenizer(folder: Path, tokenizer_dir: Path, seed: int = 0) -> Path:
+    """A randomly initialised BertModel (2 layers, 32-d) with the tokenizer of
+    ``tokenizer_dir`` (e.g. MiniLM's, for real-corpus tasks), saved to ``folder``."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    torch.manual_seed(seed)
+    cfg = BertConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    BertModel(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder

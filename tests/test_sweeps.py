@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support import build_tiny_bert_with_tokenizer
 
 SPEC = """
 [sweep]
@@ -40,22 +41,9 @@ max_examples = 32
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory, minilm_l3_dir) -> Path:
     """A randomly initialised 2-layer BERT (hidden 32) with MiniLM's tokenizer, saved locally."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    path = tmp_path_factory.mktemp("models") / "tiny-bert"
-    tok = AutoTokenizer.from_pretrained(str(minilm_l3_dir))
-    torch.manual_seed(0)
-    cfg = BertConfig(
-        vocab_size=tok.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+    return build_tiny_bert_with_tokenizer(
+        tmp_path_factory.mktemp("models") / "tiny-bert", minilm_l3_dir
     )
-    BertModel(cfg).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
 
 
 def _spec(tmp: Path, model: Path, out: str = "out", layers: str = "all") -> Path:

@@ -27,7 +27,7 @@ import numpy as np
 from ftprobe import __version__, atomic
 from ftprobe.api import LoadedEncoder, SimilaritySpec
 from ftprobe.engine.extract import group_by_sentence, resolve_device, vectors
-from ftprobe.engine.finetune import after_encoder, encoder_for
+from ftprobe.engine.finetune import after_encoder, encoder_for, encoder_identity
 from ftprobe.engine.loading import load_task
 from ftprobe.engine.pooling import check_fast, model_max_length, resolve_pooling
 from ftprobe.engine.probing import layer_indices
@@ -168,16 +168,6 @@ def _score(spec: SimilaritySpec, a: Any, b: Any) -> tuple[float | None, list[flo
     if not math.isfinite(score):
         return None, heads, "measure returned a value that is not finite"
     return score, heads, ""
-
-
-def _encoder_info(encoder: LoadedEncoder) -> dict[str, Any]:
-    return {
-        "name": encoder.name,
-        "source": str(encoder.source),
-        "fingerprint": encoder.fingerprint,
-        "num_layers": encoder.num_layers,
-        "hidden_size": encoder.hidden_size,
-    }
 
 
 def default_out(
@@ -323,7 +313,7 @@ def similarity(
             "n_examples_used": n_used,
             "n_sentences_used": n_sentences,
         },
-        "encoders": {"a": _encoder_info(first), "b": _encoder_info(second)},
+        "encoders": {"a": encoder_identity(first), "b": encoder_identity(second)},
         "measures": [
             {"name": s.name, "kind": s.kind, "input": s.input, "description": s.description}
             for s in specs
