@@ -59,6 +59,7 @@ def pooled(encoder, examples, kind, pooling):
         ).numpy()
 
 
+@pytest.mark.corpus
 def test_word_span_and_sentence_pooling_match_the_hidden_states():
     enc = load_encoder(MODEL)
     h, word_ids, seq = hidden(enc, WORDS)
@@ -89,6 +90,7 @@ def test_word_span_and_sentence_pooling_match_the_hidden_states():
     )
 
 
+@pytest.mark.corpus
 def test_sentence_pair_is_encoded_together():
     enc = load_encoder(MODEL)
     a, b = ("A", "man", "sleeps"), ("Someone", "rests")
@@ -112,6 +114,7 @@ def test_pooling_choices_are_checked():
         resolve_pooling("span", "cls")
 
 
+@pytest.mark.corpus
 def test_built_in_cache_keys_leave_the_default_pooling_out():
     """The cache key of a built-in task has exactly the fields it had before pooling became a
     choice, so vectors cached earlier are reused; another pooling gets its own key."""
@@ -175,6 +178,7 @@ PROBES = [
 ]
 
 
+@pytest.mark.corpus
 def test_after_a_checkpoint_gives_the_numbers_of_finetuned_on(tmp_path):
     from transformers import AutoModel, AutoTokenizer
 
@@ -205,6 +209,7 @@ def test_after_a_checkpoint_gives_the_numbers_of_finetuned_on(tmp_path):
     assert record["pooling"] == "cls"
 
 
+@pytest.mark.corpus
 def test_after_needs_the_same_tokenizer_and_layers(tmp_path):
     from transformers import AutoModel, AutoTokenizer
 
@@ -230,6 +235,7 @@ def test_after_needs_the_same_tokenizer_and_layers(tmp_path):
     assert result.exit_code == 2 and "exactly one of --finetuned-on" in result.output
 
 
+@pytest.mark.corpus
 def test_run_records_after_and_pooling(tmp_path):
     task = _tiny_task(tmp_path)
     out = tmp_path / "run"
