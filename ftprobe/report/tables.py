@@ -25,8 +25,11 @@ def run_rows(record: dict[str, Any], results: dict[int, ProbeResult]) -> list[li
             extra += [f"clusters={g.clusters}", f"separable={g.separable}"]
         if result.accuracy is not None:
             a = result.accuracy
-            extra += [f"{k}={_fmt(v)}" for k, v in (("std", a.std), ("majority", a.majority))]
-            extra = [e for e in extra if not e.endswith("=None")]
+            extra += [
+                f"{k}={_fmt(v)}"
+                for k, v in (("std", a.std), ("majority", a.majority))
+                if v is not None
+            ]
         if result.codelength is not None:
             c = result.codelength
             extra += [f"online={c.online_bits:.1f} bits", f"uniform={c.uniform_bits:.1f} bits"]
