@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -90,14 +91,15 @@ TOPIC.update({"tree": "thing", "car": "thing"})
 SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
-def build_tiny_bert(folder: Path, seed: int = 0) -> Path:
+def build_tiny_bert(folder: Path, seed: int = 0, words: Sequence[str] | None = None) -> Path:
     """A randomly initialised BertModel (2 layers, 32-d) and its fast WordPiece tokenizer over
-    the fixture vocabulary, saved in Hugging Face format to ``folder``."""
+    ``words`` (default: the fixture vocabulary), saved in Hugging Face format to ``folder``."""
     import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     folder.mkdir(parents=True, exist_ok=True)
-    words = [w for ws in WORD_CLASSES.values() for w in ws]
+    if words is None:
+        words = [w for ws in WORD_CLASSES.values() for w in ws]
     (folder / "vocab.txt").write_text("\n".join([*SPECIAL, *words]) + "\n")
     tokenizer = BertTokenizerFast(vocab=str(folder / "vocab.txt"), do_lower_case=True)
     torch.manual_seed(seed)
