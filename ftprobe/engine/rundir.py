@@ -12,7 +12,6 @@ from typing import Any
 
 from ftprobe import atomic
 from ftprobe.api import Accuracy, Codelength, Geometry, ProbeResult
-from ftprobe.engine.provenance import versions  # noqa: F401  (re-exported for older callers)
 
 DEFAULT_RUNS_DIR = Path("ftprobe-runs")
 PART_TYPES = {"accuracy": Accuracy, "geometry": Geometry, "codelength": Codelength}
