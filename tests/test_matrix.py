@@ -13,7 +13,7 @@ CLF = {"sizes": "32x32", "l2": "1e-4", "seeds": 1, "max_iter": 30}
 
 
 def _cfg(out, **kw):
-    from ftprobe.studies.matrix import MatrixConfig
+    from ftprobe.sweeps.matrix import MatrixConfig
 
     base = dict(
         model=MODEL,
@@ -29,14 +29,14 @@ def _cfg(out, **kw):
 
 def test_matrix_resumes_after_interruption(tiny_tasks, tmp_path):
     from ftprobe.report.plots import plot_matrix
-    from ftprobe.studies.matrix import cell_path, run_matrix
+    from ftprobe.sweeps.matrix import cell_dir, run_matrix
 
     out = tmp_path / "m"
     first = run_matrix(_cfg(out, max_cells=1))
     plot_matrix(first, out / "matrix.png")  # the report layer draws the plot
     assert first["new_cells"] == 1 and not first["complete"]
     assert first["values"][0][0] is not None and first["values"][1][0] is None
-    done = cell_path(out, "original", "tiny-pos")
+    done = cell_dir(_cfg(out), out, "original", "tiny-pos") / "result.json"
     stamp = done.stat().st_mtime_ns
     # partial outputs are written too
     assert (out / "matrix.json").is_file() and (out / "matrix.png").is_file()
@@ -59,8 +59,9 @@ def test_matrix_resumes_after_interruption(tiny_tasks, tmp_path):
     csv_lines = (out / "matrix.csv").read_text().splitlines()
     assert csv_lines[0].startswith("encoder,probed_task,accuracy") and len(csv_lines) == 5
     cell = json.loads(done.read_text())
-    assert cell["row"] == "original" and cell["col"] == "tiny-pos" and cell["layer"] == 3
-    assert cell["value"] == pytest.approx(third["values"][0][0])
+    assert cell["task"]["name"] == "tiny-pos" and list(cell["layers"]) == ["3"]
+    assert cell["layers"]["3"]["accuracy"] == pytest.approx(third["values"][0][0])
+    assert third["cells"]["original__tiny-pos"]["layer"] == 3
     assert (out / "matrix.png").read_bytes()[:4] == b"\x89PNG"
 
     # other settings: the stored cells do not count, they are recomputed
@@ -105,7 +106,7 @@ def test_matrix_command_and_errors(tiny_tasks, tmp_path):
 
 def test_directprobe_matrix_reports_min_distance_change(tiny_tasks, tmp_path):
     from ftprobe.engine.stats import min_distance_change
-    from ftprobe.studies.matrix import cell_path, run_matrix
+    from ftprobe.sweeps.matrix import cell_dir, run_matrix
 
     out = tmp_path / "dp"
     cfg = _cfg(
@@ -120,8 +121,12 @@ def test_directprobe_matrix_reports_min_distance_change(tiny_tasks, tmp_path):
     assert rec["complete"] and rec["main_metric"] == "accuracy"
     md = rec["min_distance_change"]
     assert md[0][0] is None  # the original row is the reference
-    orig = json.loads(cell_path(out, "original", "tiny-pos").read_text())["metrics"]
-    tuned = json.loads(cell_path(out, "ft-tiny-pos", "tiny-pos").read_text())["metrics"]
+
+    def metrics(row):
+        rec = json.loads((cell_dir(cfg, out, row, "tiny-pos") / "result.json").read_text())
+        return rec["layers"]["3"]
+
+    orig, tuned = metrics("original"), metrics("ft-tiny-pos")
     want = min_distance_change(orig["outside_min"], tuned["outside_min"])
     assert md[1][0]["increased"] == want["increased"] > 0 or want["decreased"] > 0
     assert md[1][0]["mean_change"] == pytest.approx(want["mean_change"])
@@ -130,3 +135,22 @@ def test_directprobe_matrix_reports_min_distance_change(tiny_tasks, tmp_path):
     assert line[:2] == ["ft-tiny-pos", "tiny-pos"] and float(line[5]) == pytest.approx(
         want["mean_change"], rel=1e-5
     )
+
+
+def test_matrix_with_controls(tiny_tasks, tmp_path):
+    """--controls adds each column's control task and the selectivity of every cell."""
+    import pandas as pd
+
+    from ftprobe.sweeps.matrix import cell_dir, run_matrix
+
+    out = tmp_path / "ctl"
+    cfg = _cfg(out, finetune_on=[], controls=True, max_train=300)
+    rec = run_matrix(cfg)
+    assert rec["complete"] and rec["new_cells"] == 4, rec["failed"]  # 2 tasks, 2 controls
+    path = cell_dir(cfg, out, "original", "tiny-pos:control") / "result.json"
+    assert json.loads(path.read_text())["task"]["name"] == "tiny-pos:control@0"
+    for t, k, s in zip(rec["values"][0], rec["control_values"][0], rec["selectivity"][0]):
+        assert s == pytest.approx(t - k) and 0 <= k <= 1
+    table = pd.read_csv(out / "matrix.csv")
+    assert table["selectivity"].tolist() == pytest.approx(rec["selectivity"][0], abs=1e-5)
+    assert run_matrix(cfg)["new_cells"] == 0

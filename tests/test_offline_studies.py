@@ -107,7 +107,7 @@ def test_similarity_of_an_encoder_with_itself_is_one(tiny_bert_dir, tmp_path):
 
 
 def test_matrix_of_the_fixture_encoder(tiny_bert_dir, tmp_path):
-    from ftprobe.studies.matrix import MatrixConfig, run_matrix
+    from ftprobe.sweeps.matrix import MatrixConfig, run_matrix
 
     cfg = MatrixConfig(
         model=str(tiny_bert_dir),

@@ -22,7 +22,7 @@ name = "tiny"
 out = "{out}"
 [axes]
 models = ["{model}"]
-after = ["", "ss-fxn"]
+finetuned_on = ["", "ss-fxn"]
 tasks = ["ss-role", "ss-fxn"]
 layers = ["{layers}"]
 seeds = [0, 1]

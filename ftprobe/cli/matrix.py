@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,13 @@ from ftprobe.cli.output import fmt, table
 @options.out("matrix__")
 @options.subsets
 @click.option("--max-cells", type=int, help="Stop after computing N new cells (rerun resumes).")
+@click.option(
+    "--controls",
+    is_flag=True,
+    help="Also probe each column's control task; cells show the selectivity.",
+)
+@click.option("--executor", "-e", default="local", show_default=True, help="Executor plugin.")
+@click.option("--workers", "-j", type=int, default=1, show_default=True, help="Parallel workers.")
 @options.encoding
 @options.pooling
 @options.finetuning
@@ -45,6 +53,9 @@ def matrix(
     max_train: int | None,
     max_test: int | None,
     max_cells: int | None,
+    controls: bool,
+    executor: str,
+    workers: int,
     device: str,
     batch_size: int,
     pooling: str | None,
@@ -55,7 +66,7 @@ def matrix(
     from ftprobe.engine.probing import parse_options, split_options
     from ftprobe.pluginmanager import default_probe
     from ftprobe.report.plots import plot_matrix
-    from ftprobe.studies.matrix import MatrixConfig, run_matrix
+    from ftprobe.sweeps.matrix import MatrixConfig, run_matrix
 
     device = device_name(device)
     model = options.resolve_model(model)
@@ -78,10 +89,14 @@ def matrix(
         out=out,
         after=options.comma_list(after),
         pooling=pooling,
+        controls=controls,
+        executor=executor,
+        workers=workers,
     )
     record = run_matrix(cfg)
     plot_matrix(record, Path(record["config"]["out"]) / "matrix.png")
     md = record.get("min_distance_change")
+    sel = record.get("selectivity")
     rows = []
     for i, row in enumerate(record["rows"]):
         line = [row]
@@ -89,6 +104,8 @@ def matrix(
             text = fmt(record["values"][i][j])
             if md and md[i][j]:
                 text += f" (Δ {fmt(md[i][j]['mean_change'], '+.3f')})"
+            if sel and sel[i][j] is not None:
+                text += f" (sel {fmt(sel[i][j], '+.3f')})"
             line.append(text)
         rows.append(line)
     table(
@@ -98,3 +115,7 @@ def matrix(
     )
     state = "complete" if record["complete"] else "incomplete: rerun to resume"
     click.echo(f"results: {record['config']['out']} ({record['new_cells']} new cells, {state})")
+    for cell in record["failed"]:
+        click.echo(f"failed: {cell['id']}: {cell['error']}", err=True)
+    if record["failed"]:
+        sys.exit(1)

@@ -107,17 +107,18 @@ def _matrix(rec: dict[str, Any], src: str, folder: Path) -> Iterator[ResultRow]:
             value = rec["values"][i][j]
             if value is None:
                 continue
-            cell: dict[str, Any] = {}
-            for path in folder.glob(f"cells/*__{col}.json"):
-                stored = json.loads(path.read_text())
-                if stored.get("row") == row and stored.get("col") == col:
-                    cell = stored
+            cell: dict[str, Any] = (rec.get("cells") or {}).get(f"{row}__{col}") or {}
+            if not isinstance(cell, dict):  # schema 2 stored the cell file's path
+                try:
+                    cell = json.loads(Path(cell).read_text())
+                except (OSError, ValueError):
+                    cell = {}
             base = dict(
                 kind="matrix",
                 task=col,
                 encoder=rec.get("model", cfg.get("model", "")),
                 fingerprint=cell.get("encoder", {}).get("fingerprint", ""),
-                after="" if row == "original" else row.removeprefix("ft-"),
+                after="" if row == "original" else row.removeprefix("ft-").removeprefix("after-"),
                 probe=rec.get("probe", ""),
                 options_hash=short_hash(cfg.get("probe_options", {})),
                 layer=int(cell.get("layer", -1)),
@@ -128,6 +129,11 @@ def _matrix(rec: dict[str, Any], src: str, folder: Path) -> Iterator[ResultRow]:
             change = (md[i][j] if md else None) or {}
             for metric, v in _numbers(change, "min_distance"):
                 yield ResultRow(metric=metric, value=v, **base)
+            for name in ("control_values", "selectivity"):
+                v = (rec.get(name) or [[None] * len(rec["cols"])] * len(rec["rows"]))[i][j]
+                if v is not None:
+                    metric = "control" if name == "control_values" else "selectivity"
+                    yield ResultRow(metric=f"{rec['main_metric']}.{metric}", value=v, **base)
 
 
 def _similarity(rec: dict[str, Any], src: str) -> Iterator[ResultRow]:

@@ -7,11 +7,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ftprobe.engine.loading import control_task
 from ftprobe.engine.probing import make_probe
+from ftprobe.engine.provenance import portable_model
 from ftprobe.engine.rundir import short_hash, slug
 from ftprobe.errors import FtprobeError
 from ftprobe.pluginmanager import encoders, tasks
-from ftprobe.sweeps.spec import SweepSpec
+from ftprobe.sweeps.spec import ProbeAxis, SweepSpec
 
 CELL_SCHEMA_VERSION = 1
 FULL_LAYERS_GUESS = 12  # layers of a base-size encoder, for "all" in cost estimates
@@ -54,46 +56,50 @@ def finetune_cell(spec: SweepSpec, model: str, task: str, seed: int) -> Cell:
     return Cell("finetune", slug(model, f"ft-{task}", f"seed{seed}") + f"-{h}", h, config, (), cost)
 
 
+def variants(spec: SweepSpec) -> list[tuple[str | None, str | None]]:
+    """The encoder variants as (task fine-tuned on, encoder fine-tuned elsewhere)."""
+    return [*((t, None) for t in spec.finetuned_on), *((None, m) for m in spec.after)]
+
+
+def probed_tasks(spec: SweepSpec, seed: int) -> list[str]:
+    """The tasks of the sweep, each followed by its control task when ``controls`` is set."""
+    if not spec.settings.get("controls"):
+        return list(spec.tasks)
+    return [name for t in spec.tasks for name in (t, control_task(t, seed))]
+
+
 def expand(spec: SweepSpec) -> list[Cell]:
     """Every cell of the sweep: the fine-tuning cells first, then the run cells (each naming the
     fine-tuning cell it needs). Ids are readable and end with a hash of the cell's config."""
     ft: dict[tuple[str, str, int], Cell] = {}
     runs: list[Cell] = []
     settings = {k: v for k, v in spec.settings.items()}
-    for model, after, task, probe, layers, seed in itertools.product(
-        spec.models, spec.after, spec.tasks, spec.probes, spec.layers, spec.seeds
+    for model, (finetuned_on, after), probe, layers, seed in itertools.product(
+        spec.models, variants(spec), spec.probes, spec.layers, spec.seeds
     ):
         needs: tuple[str, ...] = ()
         finetune_options: dict[str, Any] = {}
-        if after:
-            cell = ft.setdefault((model, after, seed), finetune_cell(spec, model, after, seed))
+        if finetuned_on:
+            key = (model, finetuned_on, seed)
+            cell = ft.setdefault(key, finetune_cell(spec, model, finetuned_on, seed))
             needs = (cell.id,)
             finetune_options = {k: v for k, v in cell.config.items() if k not in ("model", "task")}
-        config = {
-            "task": task,
-            "model": model,
-            "probe": probe.name,
-            "layers": layers,
-            "seed": seed,
-            "probe_options": probe.options,
-            "finetuned_on": after,
-            "finetune_options": finetune_options,
-            "device": settings.get("device", "cpu"),
-            "batch_size": settings.get("batch_size", 64),
-            "max_train": settings.get("max_train"),
-            "max_test": settings.get("max_test"),
-        }
-        ident = {k: v for k, v in config.items() if k not in ("device", "batch_size")}
-        h = short_hash(ident, 10)
-        parts = [task, model, probe.name]
-        if after:
-            parts.append(f"ft-{after}")
-        if probe.options:
-            parts.append(f"o{short_hash(probe.options, 6)}")
-        parts += [f"layer-{layers}", f"seed{seed}"]
-        n = min(settings.get("max_train") or FULL_DATA_GUESS, FULL_DATA_GUESS)
-        cost = probe.cost * _layer_count(layers) * n / 1000
-        runs.append(Cell("run", slug(*parts) + f"-{h}", h, config, needs, cost))
+        for task in probed_tasks(spec, seed):
+            runs.append(
+                _run_cell(
+                    spec,
+                    settings,
+                    model,
+                    finetuned_on,
+                    after,
+                    task,
+                    probe,
+                    layers,
+                    seed,
+                    needs,
+                    finetune_options,
+                )
+            )
     ids = [c.id for c in runs]
     if len(set(ids)) != len(ids):
         raise FtprobeError(
@@ -102,12 +108,64 @@ def expand(spec: SweepSpec) -> list[Cell]:
     return [*ft.values(), *runs]
 
 
+def _run_cell(
+    spec: SweepSpec,
+    settings: dict[str, Any],
+    model: str,
+    finetuned_on: str | None,
+    after: str | None,
+    task: str,
+    probe: ProbeAxis,
+    layers: str,
+    seed: int,
+    needs: tuple[str, ...],
+    finetune_options: dict[str, Any],
+) -> Cell:
+    config = {
+        "task": task,
+        "model": model,
+        "probe": probe.name,
+        "layers": layers,
+        "seed": seed,
+        "probe_options": probe.options,
+        "finetuned_on": finetuned_on,
+        "finetune_options": finetune_options,
+        "device": settings.get("device", "cpu"),
+        "batch_size": settings.get("batch_size", 64),
+        "max_train": settings.get("max_train"),
+        "max_test": settings.get("max_test"),
+    }
+    for key, value in (("after", after), ("pooling", settings.get("pooling"))):
+        if value:  # only when set: the hashes of sweeps without them stay as they were
+            config[key] = value
+    ident = {k: v for k, v in config.items() if k not in ("device", "batch_size")}
+    h = short_hash(ident, 10)
+    parts = [task, model, probe.name]
+    if finetuned_on:
+        parts.append(f"ft-{finetuned_on}")
+    if after:
+        parts.append(f"after-{portable_model(after)}")
+    if probe.options:
+        parts.append(f"o{short_hash(probe.options, 6)}")
+    parts += [f"layer-{layers}", f"seed{seed}"]
+    n = min(settings.get("max_train") or FULL_DATA_GUESS, FULL_DATA_GUESS)
+    cost = probe.cost * _layer_count(layers) * n / 1000
+    return Cell("run", slug(*parts) + f"-{h}", h, config, needs, cost)
+
+
 def validate(spec: SweepSpec) -> None:
     """Unknown names and bad probe options fail before anything runs."""
     for model in spec.models:
         encoders().get(model)
-    for task in {*spec.tasks, *(a for a in spec.after if a)}:
+    for task in {*spec.tasks, *(a for a in spec.finetuned_on if a)}:
         tasks().get(task)
+    for after in spec.after:
+        if after in tasks() and after not in encoders():
+            raise FtprobeError(
+                f"axes.after lists encoders fine-tuned elsewhere, and {after!r} is a task; "
+                f"to fine-tune on it, list it in axes.finetuned_on"
+            )
+        encoders().get(after)
     for probe in spec.probes:
         make_probe(probe.name, probe.options)
 

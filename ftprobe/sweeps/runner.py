@@ -129,8 +129,11 @@ def run_sweep(
     workers: int | None = None,
     executor_options: dict[str, Any] | None = None,
     overwrite: bool = False,
+    max_cells: int | None = None,
 ) -> dict[str, Any]:
-    """Run the pending cells of one shard: fine-tuning cells first, then the run cells.
+    """Run the pending cells of one shard: fine-tuning cells first, then the run cells (at most
+    ``max_cells`` new run cells, in plan order; a rerun goes on). Fine-tuning cells run only
+    for the run cells that need them.
 
     Returns counts per status and each cell's outcome."""
     cells = select_shard(plan(spec, shard[1]), *shard)
@@ -147,14 +150,26 @@ def run_sweep(
     base = {"settings": _settings_payload(), "out": out, "overwrite": overwrite}
     outcomes: list[dict[str, Any]] = []
     t0 = time.perf_counter()
+    runs = [c for c in cells if c.kind == "run"]
+    pending = [c for c in runs if overwrite or cell_state(c, spec.out) != "done"]
+    outcomes += [
+        {"id": c.id, "status": "skipped", "seconds": 0.0} for c in runs if c not in pending
+    ]
+    if max_cells is not None:
+        pending = pending[:max_cells]
+    needed = {n for c in pending for n in c.needs}
+    fts = [c for c in cells if c.kind == "finetune" and c.id in needed]
+    outcomes += [
+        {"id": c.id, "status": "skipped", "seconds": 0.0}
+        for c in cells
+        if c.kind == "finetune" and c.id not in needed
+    ]
     try:
-        for kind in ("finetune", "run"):
-            todo, skipped = [], []
-            for c in cells:
-                if c.kind != kind:
-                    continue
-                if not overwrite and cell_state(c, spec.out) == "done":
-                    skipped.append({"id": c.id, "status": "skipped", "seconds": 0.0})
+        for kind, group in (("finetune", fts), ("run", pending)):
+            todo = []
+            for c in group:
+                if kind == "finetune" and not overwrite and cell_state(c, spec.out) == "done":
+                    outcomes.append({"id": c.id, "status": "skipped", "seconds": 0.0})
                     continue
                 failed_needs = [
                     n
@@ -172,12 +187,11 @@ def run_sweep(
                             "error": message,
                         },
                     )
-                    skipped.append({"id": c.id, "status": "failed", "error": message})
+                    outcomes.append({"id": c.id, "status": "failed", "error": message})
                     continue
                 todo.append(c)
             if todo:
-                log(f"{kind} cells: {len(todo)} to compute, {len(skipped)} done already ({name})")
-            outcomes += skipped
+                log(f"{kind} cells: {len(todo)} to compute ({name})")
             outcomes += pool.map(execute_cell, [{**base, "cell": c.as_dict()} for c in todo])
     finally:
         close = getattr(pool, "close", None)

@@ -5,7 +5,8 @@
 name = "demo"                 # the output folder is ftprobe-runs/sweep-demo unless out = ...
 [axes]
 models = ["minilm-l3"]
-after = ["", "ss-fxn"]        # "" = the original encoder, else fine-tuned on that task
+finetuned_on = ["", "ss-fxn"] # "" = the original encoder, else fine-tuned on that task
+after = ["org/my-ckpt"]       # more variants: encoders fine-tuned elsewhere (optional)
 tasks = ["ss-role", "ss-fxn"]
 layers = ["all"]
 seeds = [0, 1]
@@ -14,6 +15,7 @@ name = "classifier"
 options = { sizes = "64", seeds = 1 }
 [settings]                     # fixed run settings
 max_train = 2000
+controls = true                # also probe each task's control task (TASK:control@SEED)
 [finetune]                     # fine-tuning settings for the `after` encoders
 epochs = 3
 [executor]                     # default executor, workers and its options
@@ -33,8 +35,8 @@ from ftprobe.engine.rundir import DEFAULT_RUNS_DIR, slug
 from ftprobe.errors import FtprobeError
 
 SECTIONS = {"sweep", "axes", "probes", "settings", "finetune", "executor"}
-AXES = {"models", "after", "tasks", "layers", "seeds"}
-SETTINGS = {"device", "batch_size", "max_train", "max_test"}
+AXES = {"models", "finetuned_on", "after", "tasks", "layers", "seeds"}
+SETTINGS = {"device", "batch_size", "max_train", "max_test", "pooling", "controls"}
 FINETUNE = {"epochs", "lr", "batch_size", "warmup", "max_examples", "max_length", "device"}
 
 
@@ -49,12 +51,16 @@ class ProbeAxis:
 
 @dataclass
 class SweepSpec:
+    """The axes and fixed settings of a sweep. The encoder variants are the union of
+    ``finetuned_on`` (None: the original encoder) and ``after`` (encoders fine-tuned elsewhere)."""
+
     name: str
     out: Path
     models: list[str]
     tasks: list[str]
     probes: list[ProbeAxis]
-    after: list[str | None] = field(default_factory=lambda: [None])
+    finetuned_on: list[str | None] = field(default_factory=lambda: [None])
+    after: list[str] = field(default_factory=list)  # encoders fine-tuned elsewhere
     layers: list[str] = field(default_factory=lambda: ["last"])
     seeds: list[int] = field(default_factory=lambda: [0])
     settings: dict[str, Any] = field(default_factory=dict)
@@ -112,7 +118,8 @@ def parse_spec(doc: dict[str, Any], source: Path | None = None) -> SweepSpec:
         models=[str(m) for m in _list(axes["models"], "models")],
         tasks=[str(t) for t in _list(axes["tasks"], "tasks")],
         probes=probes,
-        after=[a or None for a in _list(axes.get("after", [""]), "after")],
+        finetuned_on=[a or None for a in _list(axes.get("finetuned_on", [""]), "finetuned_on")],
+        after=[str(a) for a in _list(axes.get("after", []), "after")],
         layers=[str(x) for x in _list(axes.get("layers", ["last"]), "layers")],
         seeds=[int(s) for s in _list(axes.get("seeds", [0]), "seeds")],
         settings=dict(doc.get("settings", {})),
