@@ -203,9 +203,13 @@ def test_after_a_checkpoint_gives_the_numbers_of_finetuned_on(tmp_path):
     )  # fine-tuning changed something
     record = json.loads((tmp_path / "after" / "compare.json").read_text())
     before, after = record["encoders"]["before"], record["encoders"]["after"]
-    assert before["name"] == MODEL and after["source"] == str(Path(ckpt).resolve())
+    from ftprobe.engine.provenance import portable_model
+
+    assert before["name"] == MODEL and after["source"] == portable_model(ckpt)
+    assert not Path(after["source"]).is_absolute()  # portable: no path of this machine
     assert before["fingerprint"] != after["fingerprint"]
-    assert record["config"]["after"] == ckpt and record["config"]["finetuned_on"] is None
+    assert record["config"]["after"] == portable_model(ckpt)
+    assert record["config"]["finetuned_on"] is None
     assert record["pooling"] == "cls"
 
 

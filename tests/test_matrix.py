@@ -149,7 +149,9 @@ def test_matrix_with_controls(tiny_tasks, tmp_path):
     assert rec["complete"] and rec["new_cells"] == 4, rec["failed"]  # 2 tasks, 2 controls
     path = cell_dir(cfg, out, "original", "tiny-pos:control") / "result.json"
     assert json.loads(path.read_text())["task"]["name"] == "tiny-pos:control@0"
-    for t, k, s in zip(rec["values"][0], rec["control_values"][0], rec["selectivity"][0]):
+    for t, k, s in zip(
+        *(rec[k][0] for k in ("values", "control_values", "selectivity")), strict=True
+    ):
         assert s == pytest.approx(t - k) and 0 <= k <= 1
     table = pd.read_csv(out / "matrix.csv")
     assert table["selectivity"].tolist() == pytest.approx(rec["selectivity"][0], abs=1e-5)

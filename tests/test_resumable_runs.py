@@ -330,11 +330,13 @@ def test_results_table_of_run_compare_and_matrix_matches_the_json(tiny_bert, tmp
     ]
 
     run = json.loads((root / "run" / "result.json").read_text())
-    got = df[(df.kind == "run") & (df.metric == "accuracy")].set_index("layer")["value"]
+    runs = df[(df.kind == "run") & df.source.str.startswith("run")]  # the matrix's cells are runs
+    got = runs[runs.metric == "accuracy"].set_index("layer")["value"]
     assert {str(k): v for k, v in got.items()} == {
         k: pytest.approx(v["accuracy"]) for k, v in run["layers"].items()
     }
-    assert set(df[df.kind == "run"]["fingerprint"]) == {run["encoder"]["fingerprint"]}
+    assert set(runs["fingerprint"]) == {run["encoder"]["fingerprint"]}
+    assert len(df[(df.kind == "run") & df.source.str.startswith("mx")].task.unique()) == 2
 
     cmp = json.loads((root / "cmp" / "compare.json").read_text())
     got = df[(df.kind == "compare") & (df.metric == "accuracy.after")].set_index("layer")["value"]
@@ -356,7 +358,9 @@ def test_results_table_of_run_compare_and_matrix_matches_the_json(tiny_bert, tmp
     long = ftprobe.load_results(root)
     assert len(long) == len(df)
     wide = ftprobe.load_results([root], view="wide")
-    row = wide[(wide.kind == "run") & (wide.metric == "accuracy")]
+    row = wide[
+        (wide.kind == "run") & (wide.metric == "accuracy") & wide.source.str.startswith("run")
+    ]
     assert row[["layer_0", "layer_1", "layer_2"]].values.tolist()[0] == [
         pytest.approx(run["layers"][k]["accuracy"]) for k in ("0", "1", "2")
     ]

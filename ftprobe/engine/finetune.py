@@ -30,6 +30,7 @@ from ftprobe.engine.extract import device_name
 from ftprobe.engine.loading import check_comparable, load_encoder, load_task
 from ftprobe.engine.locking import file_lock
 from ftprobe.engine.pooling import pooled_forward
+from ftprobe.engine.provenance import portable_model
 from ftprobe.errors import FtprobeError
 from ftprobe.pluginmanager import encoders, tasks
 from ftprobe.progress import bar, log
@@ -215,7 +216,7 @@ def encoder_identity(encoder: LoadedEncoder) -> dict[str, Any]:
     """Name, source, fingerprint and shape of an encoder, as results record them."""
     return {
         "name": encoder.name,
-        "source": str(encoder.source),
+        "source": portable_model(str(encoder.source)),
         "fingerprint": encoder.fingerprint,
         "num_layers": encoder.num_layers,
         "hidden_size": encoder.hidden_size,

@@ -112,3 +112,8 @@ def portable_model(name: str) -> str:
         except ValueError:
             pass
     return portable_path(p)
+
+
+def portable_models(model: str, after: str | None) -> dict[str, str | None]:
+    """A config's ``model`` and ``after`` encoders as results record them."""
+    return {"model": portable_model(model), "after": portable_model(after) if after else None}

@@ -31,6 +31,7 @@ from ftprobe.engine.probing import (
     make_probe,
     probe_spec,
 )
+from ftprobe.engine.provenance import portable_models
 from ftprobe.engine.rundir import DEFAULT_RUNS_DIR, slug
 from ftprobe.engine.stats import min_distance_change, pearson
 from ftprobe.errors import FtprobeError
@@ -232,7 +233,7 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
         "probes": {"accuracy": cfg.accuracy_probe, "geometry": cfg.geometry_probe},
         "ftprobe_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "config": {**asdict(cfg), "out": str(out)},
+        "config": {**asdict(cfg), **portable_models(cfg.model, cfg.after), "out": str(out)},
         "task": {"name": spec.name, "target": data.target, "labels": data.labels},
         "pooling": pooling,
         "encoders": {"before": encoder_identity(original), "after": encoder_identity(tuned)},

@@ -23,6 +23,7 @@ from ftprobe.engine.extract import split_vectors
 from ftprobe.engine.finetune import checkpoint_series, finetuned_checkpoint
 from ftprobe.engine.loading import load_encoder, load_task
 from ftprobe.engine.probing import fit_only, layer_data, layer_indices
+from ftprobe.engine.provenance import portable_model, portable_models
 from ftprobe.engine.stats import pearson
 from ftprobe.errors import FtprobeError
 from ftprobe.progress import log
@@ -74,7 +75,7 @@ def dynamics(cfg: Any, out: Path) -> dict[str, Any]:
         vecs = split_vectors(
             spec, data, encoder, cfg.device, cfg.batch_size, pool=getattr(cfg, "pooling", None)
         )
-        entry: dict[str, Any] = {"step": step, "checkpoint": name, "layers": {}}
+        entry: dict[str, Any] = {"step": step, "checkpoint": portable_model(name), "layers": {}}
         for layer in layers:
             train, _ = layer_data(data, vecs, layer, cfg.max_train, cfg.max_test, cfg.seed)
             arrays[centroid_key(step, layer)] = centroids(train)
@@ -95,9 +96,9 @@ def dynamics(cfg: Any, out: Path) -> dict[str, Any]:
         "kind": "dynamics",
         "schema_version": 2,
         "probe": probe,
-        "config": {**asdict(cfg), "out": str(out)},
+        "config": {**asdict(cfg), **portable_models(cfg.model, None), "out": str(out)},
         "task": {"name": spec.name, "target": data.target, "labels": data.labels},
-        "checkpoint": str(final),
+        "checkpoint": portable_model(str(final)),
         "layers_probed": layers,
         "steps": per_step,
         "seconds": round(time.perf_counter() - t0, 3),

@@ -17,7 +17,13 @@ from ftprobe.engine.finetune import after_encoder, encoder_for, encoder_identity
 from ftprobe.engine.loading import control_task, load_task
 from ftprobe.engine.pooling import resolve_pooling
 from ftprobe.engine.probing import fit_probe, layer_data, layer_indices, make_probe, with_device
-from ftprobe.engine.provenance import machine, portable_model, portable_path, versions
+from ftprobe.engine.provenance import (
+    machine,
+    portable_model,
+    portable_models,
+    portable_path,
+    versions,
+)
 from ftprobe.engine.rundir import (
     DEFAULT_RUNS_DIR,
     RUN_SCHEMA_VERSION,
@@ -137,7 +143,11 @@ def run_with_results(config: RunConfig) -> tuple[dict[str, Any], dict[int, Probe
         "complete": False,
         "ftprobe_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "config": {**asdict(config), "model": portable_model(config.model), "out": str(out)},
+        "config": {
+            **asdict(config),
+            **portable_models(config.model, config.after),
+            "out": str(out),
+        },
         "seed": config.seed,
         "task": {
             "name": spec.name,

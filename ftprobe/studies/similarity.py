@@ -31,6 +31,7 @@ from ftprobe.engine.finetune import after_encoder, encoder_for, encoder_identity
 from ftprobe.engine.loading import load_task
 from ftprobe.engine.pooling import check_fast, model_max_length, resolve_pooling
 from ftprobe.engine.probing import layer_indices
+from ftprobe.engine.provenance import portable_model
 from ftprobe.engine.rundir import DEFAULT_RUNS_DIR, slug
 from ftprobe.errors import FtprobeError
 from ftprobe.pluginmanager import encoders, measures, probes, tasks
@@ -289,10 +290,10 @@ def similarity(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": {
             "task": task,
-            "model": model,
+            "model": portable_model(model),
             "finetuned_on": finetuned_on,
             "against": against,
-            "after": after,
+            "after": portable_model(after) if after else None,
             "pooling": pooling,
             "measures": [s.name for s in specs],
             "layers": layers,
