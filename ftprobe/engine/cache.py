@@ -8,14 +8,13 @@ used. An entry is built in ``<key>.partial/`` chunk by chunk: its space is reser
 write), after each chunk the array is flushed and ``done.json`` (the finished chunk ids) is
 replaced atomically, so a killed run resumes at the first unfinished chunk; the finished
 directory appears by one atomic rename, so no reader ever sees half an entry. A lock file
-(``.<key>.lock``, ``flock``) marks the entry a live process is building: two processes never
+(``.<key>.lock``, created exclusively with a heartbeat: engine/locking.py, which also works on
+network file systems) marks the entry a live process is building: two processes never
 build the same entry at once, and ``clear`` leaves it alone unless forced.
 """
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -29,8 +28,9 @@ from typing import Any
 import numpy as np
 
 from ftprobe import atomic, fsguard, owners
+from ftprobe.engine import locking
 from ftprobe.errors import FtprobeError
-from ftprobe.progress import log, warn
+from ftprobe.progress import warn
 from ftprobe.settings import current
 
 VECTORS = "vectors.npy"
@@ -248,9 +248,10 @@ def build(
     An error inside the block removes the partial entry, unless it holds finished chunks and
     the error is not a user error (an interrupted or crashed run resumes from them).
     """
-    lock = _acquire(key)
-    lock_path = _lock_path(key)
-    with lock:
+    base = root()
+    with fsguard.guard(base, "write the cache in"):
+        base.mkdir(parents=True, exist_ok=True)
+    with locking.file_lock(_lock_path(key), what=f"another process building cache entry {key}"):
         builder: Builder | None = None
         try:
             ready = load(key, shape, report=False)
@@ -265,32 +266,6 @@ def build(
             elif builder.present() and (isinstance(exc, FtprobeError) or not builder.done):
                 _discard(builder.path, exc, fresh=False)
             raise
-        finally:
-            lock_path.unlink(missing_ok=True)  # a waiting process sees and takes a new one
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _acquire(key: str) -> Any:
-    """Open and lock ``.<key>.lock`` (waiting for another builder); the lock file may be
-    removed by its last holder, so a lock on a file no longer at that path is taken again."""
-    base = root()
-    lock_path = _lock_path(key)
-    while True:
-        with fsguard.guard(base, "write the cache in"):
-            base.mkdir(parents=True, exist_ok=True)
-            lock = open(lock_path, "a")  # noqa: SIM115 - held by the caller
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log(f"waiting for another ftprobe process building cache entry {key}")
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            same = os.stat(lock_path).st_ino == os.fstat(lock.fileno()).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            return lock
-        lock.close()
 
 
 def _discard(path: Path, exc: BaseException, fresh: bool) -> None:
@@ -414,26 +389,15 @@ def _size(path: Path) -> int:
 
 
 def locked_by(key: str) -> int | None:
-    """The pid of the live process building ``key`` (its lock is held), else None."""
-    lock_path = _lock_path(key)
-    try:
-        fd = os.open(lock_path, os.O_RDONLY)
-    except OSError:
+    """The pid of the live process building ``key`` (its lock is held), else None (-1 when the
+    holder cannot be read)."""
+    owner = locking.holder(_lock_path(key))
+    if owner is None:
         return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-            raise
-        try:
-            return int(json.loads((root() / (key + PARTIAL) / OWNER).read_text())["pid"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return -1
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
+        return int(owner["pid"])
+    except (KeyError, ValueError, TypeError):
+        return -1
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -507,25 +471,16 @@ def clear(
         if keep(entry):
             continue
         lock_path = _lock_path(entry.key)
-        fd = None
-        if lock_path.exists():
-            with fsguard.guard(lock_path, "remove"):
-                fd = os.open(lock_path, os.O_RDONLY)
+        with fsguard.guard(lock_path, "remove"):
+            token = locking.try_lock(lock_path)
+        if token is None and not force:
+            skipped.append(entry)
+            continue
         try:
-            if fd is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    if not force:
-                        skipped.append(entry)
-                        continue
             fsguard.remove_tree(entry.path)
-            others = (root() / entry.key, root() / (entry.key + PARTIAL))
-            if not any(p.exists() for p in others):
-                fsguard.remove_tree(lock_path)
         finally:
-            if fd is not None:
-                os.close(fd)
+            if token is not None:
+                locking.release(lock_path, token)
         _verified.pop(str(entry.path / VECTORS), None)
         removed += 1
         freed += entry.nbytes

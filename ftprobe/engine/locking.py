@@ -88,6 +88,32 @@ def _heartbeat(path: Path, stop: threading.Event, every: float) -> None:
             return
 
 
+def holder(path: Path, stale_after: float = STALE_AFTER_S) -> dict | None:
+    """The live holder of the lock file ``path`` (host, pid, token), or None when it is free or
+    stale."""
+    path = Path(path)
+    if not path.exists() or _is_stale(path, stale_after):
+        return None
+    return _owner(path) or {}
+
+
+def release(path: Path, token: str) -> None:
+    """Remove the lock file ``path`` if ``token`` still holds it."""
+    if (_owner(Path(path)) or {}).get("token") == token:
+        Path(path).unlink(missing_ok=True)
+
+
+def try_lock(path: Path, stale_after: float = STALE_AFTER_S) -> str | None:
+    """Take the lock without waiting (breaking a stale one); its token, or None when held."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while (token := try_acquire(path)) is None:
+        if not _is_stale(path, stale_after):
+            return None
+        _break(path)
+    return token
+
+
 @contextmanager
 def file_lock(
     path: Path,
@@ -119,5 +145,4 @@ def file_lock(
     finally:
         stop.set()
         beat.join()
-        if (_owner(path) or {}).get("token") == token:
-            path.unlink(missing_ok=True)
+        release(path, token)
