@@ -27,15 +27,20 @@ def _png_ok(path):
 
 def _dynamics(tmp_path, steps=(0, 2, 4), layers=(2, 3)):
     rng = np.random.default_rng(0)
-    rec = {
-        "kind": "dynamics",
-        "task": {"name": "pos", "labels": LABELS},
-        "layers_probed": list(layers),
-        "steps": [],
-    }
+    from ftprobe.records import DynamicsRecord
+
+    rec = DynamicsRecord(
+        probe="geo",
+        config={},
+        checkpoint="ckpt",
+        seconds=0.0,
+        task={"name": "pos", "labels": LABELS},
+        layers_probed=list(layers),
+        steps=[],
+    ).to_json()
     arrays = {}
     for s in steps:
-        entry = {"step": s, "layers": {}}
+        entry = {"step": s, "checkpoint": f"step-{s}", "layers": {}}
         for layer in layers:
             entry["layers"][str(layer)] = {
                 "label_min_distance": {lab: 1.0 + 0.1 * s + i for i, lab in enumerate(LABELS)},
@@ -61,25 +66,38 @@ def _compare_record():
             "train_test_similarity": {"before": None, "after": 0.9},
         }
 
-    return {
-        "config": {"task": "pos", "model": "m", "finetuned_on": "pos"},
-        "probes": {"accuracy": "classifier", "geometry": "directprobe"},
-        "layers": [row(0), row(1), row(2)],
-    }
+    from ftprobe.records import CompareLayer, CompareRecord
+
+    return CompareRecord(
+        config={"task": "pos", "model": "m", "finetuned_on": "pos"},
+        probes={"accuracy": "classifier", "geometry": "directprobe"},
+        layers=[CompareLayer(n_train=9, n_test=3, **row(i)) for i in range(3)],
+        ftprobe_version="0",
+        created="",
+        task={"name": "pos"},
+        pooling="first",
+        encoders={},
+        seconds=0.0,
+    ).to_json()
 
 
 def _matrix_record(with_md=True):
     md = [[None, None], [{"mean_change": 0.3}, {"mean_change": -0.1}]] if with_md else None
-    return {
-        "model": "m",
-        "probe": "directprobe",
-        "layer": "last",
-        "rows": ["original", "ft-pos"],
-        "cols": ["pos", "ss-fxn"],
-        "main_metric": "accuracy",
-        "values": [[0.8, 0.7], [0.9, None]],
-        "min_distance_change": md,
-    }
+    from ftprobe.records import MatrixRecord
+
+    return MatrixRecord(
+        model="m",
+        probe="directprobe",
+        layer="last",
+        rows=["original", "ft-pos"],
+        cols=["pos", "ss-fxn"],
+        main_metric="accuracy",
+        values=[[0.8, 0.7], [0.9, None]],
+        min_distance_change=md,
+        config={},
+        complete=False,
+        cells={},
+    ).to_json()
 
 
 def test_dynamics_figures_have_one_panel_per_layer(tmp_path):

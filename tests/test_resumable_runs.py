@@ -377,25 +377,42 @@ def test_results_of_an_empty_folder_is_a_one_line_error(tmp_path):
 
 def test_results_read_dynamics_and_similarity_records(tmp_path):
     import ftprobe
+    from ftprobe.records import DynamicsRecord, DynamicsStep, SimilarityLayer, SimilarityRecord
 
-    dyn = {
-        "kind": "dynamics",
-        "schema_version": 2,
-        "probe": "geo",
-        "config": {"model": "m", "finetuned_on": "pos", "seed": 1},
-        "task": {"name": "ss-role"},
-        "steps": [
-            {"step": 0, "layers": {"3": {"clusters": 5, "separable": True, "pair_distances": [1]}}},
-            {"step": 10, "layers": {"3": {"clusters": 7, "similarity_to_original": None}}},
+    dyn = DynamicsRecord(
+        probe="geo",
+        config={"model": "m", "finetuned_on": "pos", "seed": 1},
+        task={"name": "ss-role"},
+        checkpoint="ckpt",
+        layers_probed=[3],
+        steps=[
+            DynamicsStep(
+                step=0,
+                checkpoint="m",
+                layers={"3": {"clusters": 5, "separable": True, "pair_distances": [1]}},
+            ),
+            DynamicsStep(
+                step=10,
+                checkpoint="ckpt",
+                layers={"3": {"clusters": 7, "similarity_to_original": None}},
+            ),
         ],
-    }
-    sim = {
-        "kind": "similarity",
-        "schema_version": 1,
-        "config": {"model": "m", "against": "m2", "seed": 0, "split": "test"},
-        "task": {"name": "pos"},
-        "layers": [{"layer": 0, "scores": {"cka": 0.5, "attn-js": None}}],
-    }
+        seconds=1.0,
+    ).to_json()
+    sim = SimilarityRecord(
+        ftprobe_version="0",
+        created="",
+        config={"model": "m", "against": "m2", "seed": 0, "split": "test"},
+        task={"name": "pos"},
+        encoders={},
+        measures=[],
+        layers=[
+            SimilarityLayer(
+                layer=0, scores={"cka": 0.5, "attn-js": None}, per_head={}, why_missing={}
+            )
+        ],
+        seconds=1.0,
+    ).to_json()
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "dynamics.json").write_text(json.dumps(dyn))
     (tmp_path / "s").mkdir()

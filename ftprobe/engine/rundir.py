@@ -12,10 +12,11 @@ from typing import Any
 
 from ftprobe import atomic
 from ftprobe.api import Accuracy, Codelength, Geometry, ProbeResult
+from ftprobe.records import RunRecord
 
 DEFAULT_RUNS_DIR = Path("ftprobe-runs")
 PART_TYPES = {"accuracy": Accuracy, "geometry": Geometry, "codelength": Codelength}
-RUN_SCHEMA_VERSION = 2
+RUN_SCHEMA_VERSION = RunRecord.SCHEMA
 LAYER_FILE = "layer.json"
 
 

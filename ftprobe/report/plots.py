@@ -8,7 +8,6 @@ layer where the figure is per layer); ``plot_*`` write it as PNG atomically.
 from __future__ import annotations
 
 import io
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ftprobe import atomic
 from ftprobe.errors import FtprobeError
+from ftprobe.records import RunRecord, read_record
 from ftprobe.studies.dynamics import CENTROIDS_FILE, centroid_key, load_centroids
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -290,10 +290,6 @@ def plot_runs(records: Sequence[dict[str, Any]], path: Path, title: str = "") ->
     return save(figure_layer_curves(records, title), path)
 
 
-def _is_run(record: dict[str, Any], path: Path) -> bool:
-    return record.get("kind", "run" if path.name == "result.json" else None) == "run"
-
-
 # --------------------------------------------------------------- regenerate
 def plot_dynamics(
     record: dict[str, Any],
@@ -322,23 +318,16 @@ def regenerate(
     written: list[Path] = []
     runs: list[dict[str, Any]] = []
     for path in sorted(directory.rglob("result.json")):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise FtprobeError(f"{path}: unreadable result ({exc}); rerun the command") from None
-        if isinstance(record, dict) and _is_run(record, path) and record.get("layers"):
+        typed = read_record(path)
+        if isinstance(typed, RunRecord) and typed.layers:
+            record = typed.to_json()
             runs.append(record)
             written.append(plot_runs([record], path.parent / "layers.png"))
     if (directory / "sweep.json").is_file() and runs:
         written.append(plot_runs(runs, directory / "sweep.png", f"sweep {directory.name}"))
     for name in ("compare.json", "dynamics.json", "matrix.json"):
         for path in sorted(directory.rglob(name)):
-            try:
-                record = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError) as exc:
-                raise FtprobeError(
-                    f"{path}: unreadable result ({exc}); rerun the command"
-                ) from None
+            record = read_record(path).to_json()
             if name == "compare.json":
                 written.append(plot_compare(record, path.parent / "compare.png"))
             elif name == "dynamics.json":

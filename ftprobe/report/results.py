@@ -8,7 +8,6 @@ records. Timings are not results and are left out (they stay in the JSON files).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -17,6 +16,14 @@ from typing import TYPE_CHECKING, Any
 from ftprobe import atomic
 from ftprobe.engine.rundir import short_hash
 from ftprobe.errors import FtprobeError
+from ftprobe.records import (
+    CompareRecord,
+    DynamicsRecord,
+    MatrixRecord,
+    RunRecord,
+    SimilarityRecord,
+    read_record,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -59,139 +66,132 @@ def _numbers(obj: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
             yield from _numbers(value, f"{prefix}.{key}" if prefix else str(key))
 
 
-def _run(rec: dict[str, Any], src: str) -> Iterator[ResultRow]:
-    cfg, enc = rec.get("config", {}), rec.get("encoder", {})
+def _run(rec: RunRecord, src: str) -> Iterator[ResultRow]:
+    cfg, enc = rec.config, rec.encoder
     base = dict(
         kind="run",
-        task=rec["task"]["name"],
+        task=rec.task["name"],
         encoder=cfg.get("model") or enc.get("name", ""),
         fingerprint=enc.get("fingerprint", ""),
-        after=cfg.get("finetuned_on") or "",
-        probe=rec.get("probe", cfg.get("probe", "")),
-        options_hash=rec.get("probe_options_hash") or short_hash(cfg.get("probe_options", {})),
-        seed=int(rec.get("seed", cfg.get("seed", 0))),
+        after=cfg.get("finetuned_on") or cfg.get("after") or "",
+        probe=rec.probe,
+        options_hash=rec.probe_options_hash,
+        seed=rec.seed,
         source=src,
     )
-    for layer, entry in rec.get("layers", {}).items():
+    for layer, entry in rec.layers.items():
         metrics = {k: v for k, v in entry.items() if k != "main_metric"}
         for metric, value in _numbers(metrics):
             yield ResultRow(layer=int(layer), metric=metric, value=value, **base)
 
 
-def _compare(rec: dict[str, Any], src: str) -> Iterator[ResultRow]:
-    cfg = rec["config"]
-    probes = rec.get("probes", {})
+def _compare(rec: CompareRecord, src: str) -> Iterator[ResultRow]:
+    cfg = rec.config
     options = {k: v for k, v in cfg.items() if "option" in k and "finetune" not in k}
     base = dict(
         kind="compare",
-        task=rec["task"]["name"],
+        task=rec.task["name"],
         encoder=cfg.get("model", ""),
-        fingerprint=rec.get("encoders", {}).get("before", {}).get("fingerprint", ""),
-        after=cfg.get("finetuned_on") or "",
-        probe="+".join(str(p) for p in probes.values()),
+        fingerprint=rec.encoders.get("before", {}).get("fingerprint", ""),
+        after=cfg.get("finetuned_on") or cfg.get("after") or "",
+        probe="+".join(str(p) for p in rec.probes.values()),
         options_hash=short_hash(options),
         seed=int(cfg.get("seed", 0)),
         source=src,
     )
-    for row in rec["layers"]:
-        rest = {k: v for k, v in row.items() if k != "layer"}
+    for row in rec.layers:
+        rest = {k: v for k, v in asdict(row).items() if k != "layer"}
         for metric, value in _numbers(rest):
+            yield ResultRow(layer=row.layer, metric=metric, value=value, **base)
+    for row in rec.controls or []:
+        for metric, value in _numbers({k: v for k, v in row.items() if k != "layer"}, "controls"):
             yield ResultRow(layer=int(row["layer"]), metric=metric, value=value, **base)
 
 
-def _matrix(rec: dict[str, Any], src: str, folder: Path) -> Iterator[ResultRow]:
-    cfg = rec["config"]
-    md = rec.get("min_distance_change")
-    for i, row in enumerate(rec["rows"]):
-        for j, col in enumerate(rec["cols"]):
-            value = rec["values"][i][j]
+def _matrix(rec: MatrixRecord, src: str) -> Iterator[ResultRow]:
+    cfg = rec.config
+    md = rec.min_distance_change
+    extra = {"control": rec.control_values, "selectivity": rec.selectivity}
+    for i, row in enumerate(rec.rows):
+        for j, col in enumerate(rec.cols):
+            value = rec.values[i][j]
             if value is None:
                 continue
-            cell: dict[str, Any] = (rec.get("cells") or {}).get(f"{row}__{col}") or {}
-            if not isinstance(cell, dict):  # schema 2 stored the cell file's path
-                try:
-                    cell = json.loads(Path(cell).read_text())
-                except (OSError, ValueError):
-                    cell = {}
+            cell = rec.cells.get(f"{row}__{col}")
+            cell = cell if isinstance(cell, dict) else {}  # schema 2 stored a file's path
             base = dict(
                 kind="matrix",
                 task=col,
-                encoder=rec.get("model", cfg.get("model", "")),
+                encoder=rec.model,
                 fingerprint=cell.get("encoder", {}).get("fingerprint", ""),
                 after="" if row == "original" else row.removeprefix("ft-").removeprefix("after-"),
-                probe=rec.get("probe", ""),
+                probe=rec.probe,
                 options_hash=short_hash(cfg.get("probe_options", {})),
                 layer=int(cell.get("layer", -1)),
                 seed=int(cfg.get("seed", 0)),
                 source=src,
             )
-            yield ResultRow(metric=rec["main_metric"], value=float(value), **base)
+            yield ResultRow(metric=rec.main_metric, value=float(value), **base)
             change = (md[i][j] if md else None) or {}
             for metric, v in _numbers(change, "min_distance"):
                 yield ResultRow(metric=metric, value=v, **base)
-            for name in ("control_values", "selectivity"):
-                v = (rec.get(name) or [[None] * len(rec["cols"])] * len(rec["rows"]))[i][j]
-                if v is not None:
-                    metric = "control" if name == "control_values" else "selectivity"
-                    yield ResultRow(metric=f"{rec['main_metric']}.{metric}", value=v, **base)
+            for name, grid in extra.items():
+                if grid is not None and grid[i][j] is not None:
+                    metric = f"{rec.main_metric}.{name}"
+                    yield ResultRow(metric=metric, value=float(grid[i][j]), **base)
 
 
-def _similarity(rec: dict[str, Any], src: str) -> Iterator[ResultRow]:
-    cfg = rec["config"]
+def _similarity(rec: SimilarityRecord, src: str) -> Iterator[ResultRow]:
+    cfg = rec.config
     base = dict(
         kind="similarity",
-        task=rec["task"]["name"],
+        task=rec.task["name"],
         encoder=cfg.get("model", ""),
-        fingerprint=rec.get("encoders", {}).get("a", {}).get("fingerprint", ""),
-        after=cfg.get("finetuned_on") or cfg.get("against") or "",
+        fingerprint=rec.encoders.get("a", {}).get("fingerprint", ""),
+        after=cfg.get("finetuned_on") or cfg.get("against") or cfg.get("after") or "",
         probe="similarity",
         options_hash=short_hash({"split": cfg.get("split"), "max": cfg.get("max_examples")}),
         seed=int(cfg.get("seed", 0)),
         source=src,
     )
-    for row in rec["layers"]:
-        for metric, value in _numbers(row.get("scores", {})):
-            yield ResultRow(layer=int(row["layer"]), metric=metric, value=value, **base)
+    for row in rec.layers:
+        for metric, value in _numbers(row.scores):
+            yield ResultRow(layer=row.layer, metric=metric, value=value, **base)
 
 
-def _dynamics(rec: dict[str, Any], src: str) -> Iterator[ResultRow]:
-    cfg = rec["config"]
+def _dynamics(rec: DynamicsRecord, src: str) -> Iterator[ResultRow]:
+    cfg = rec.config
     base = dict(
         kind="dynamics",
-        task=rec["task"]["name"],
+        task=rec.task["name"],
         encoder=cfg.get("model", ""),
         fingerprint="",
         after=cfg.get("finetuned_on") or "",
-        probe=rec.get("probe", ""),
+        probe=rec.probe,
         options_hash=short_hash(cfg.get("probe_options", {})),
         seed=int(cfg.get("seed", 0)),
         source=src,
     )
-    for step in rec["steps"]:
-        for layer, geo in step["layers"].items():
-            for metric, value in _numbers(geo, f"step{step['step']}"):
+    for step in rec.steps:
+        for layer, geo in step.layers.items():
+            for metric, value in _numbers(geo, f"step{step.step}"):
                 yield ResultRow(layer=int(layer), metric=metric, value=value, **base)
 
 
 def rows_of(path: Path, root: Path | None = None) -> list[ResultRow]:
-    """The rows of one result file (an empty list for a file of another kind)."""
-    try:
-        rec = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise FtprobeError(f"{path}: unreadable result ({exc})") from None
-    if not isinstance(rec, dict):
-        return []
+    """The rows of one result file (an empty list for a kind without rows, e.g. selectivity,
+    whose two runs are read as runs)."""
+    rec = read_record(path)
     src = str(Path(path).relative_to(root)) if root else str(path)
-    kind = rec.get("kind") or ("run" if Path(path).name == "result.json" else None)
-    if kind == "run":
+    if isinstance(rec, RunRecord):
         return list(_run(rec, src))
-    if kind == "compare":
+    if isinstance(rec, CompareRecord):
         return list(_compare(rec, src))
-    if kind == "matrix":
-        return list(_matrix(rec, src, Path(path).parent))
-    if kind == "similarity":
+    if isinstance(rec, MatrixRecord):
+        return list(_matrix(rec, src))
+    if isinstance(rec, SimilarityRecord):
         return list(_similarity(rec, src))
-    if kind == "dynamics":
+    if isinstance(rec, DynamicsRecord):
         return list(_dynamics(rec, src))
     return []
 

@@ -37,9 +37,9 @@ from ftprobe.engine.stats import min_distance_change, pearson
 from ftprobe.errors import FtprobeError
 from ftprobe.pluginmanager import default_probe, encoders, tasks
 from ftprobe.progress import log
+from ftprobe.records import CompareLayer, CompareRecord, write_record
 
 RESULT_FILE = "compare.json"
-SCHEMA_VERSION = 2  # 2: typed parts ("accuracy", "geometry") instead of probe-named sections
 
 
 @dataclass
@@ -227,21 +227,19 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
         after = probe_space(Space(*layer_data(data, vec_after, layer, *caps)), cfg)
         rows.append(compare_spaces(layer, before, after))
     out = Path(cfg.out) if cfg.out else cfg.default_out()
-    record = {
-        "kind": "compare",
-        "schema_version": SCHEMA_VERSION,
-        "probes": {"accuracy": cfg.accuracy_probe, "geometry": cfg.geometry_probe},
-        "ftprobe_version": __version__,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "config": {**asdict(cfg), **portable_models(cfg.model, cfg.after), "out": str(out)},
-        "task": {"name": spec.name, "target": data.target, "labels": data.labels},
-        "pooling": pooling,
-        "encoders": {"before": encoder_identity(original), "after": encoder_identity(tuned)},
-        "layers": rows,
-        "seconds": round(time.perf_counter() - t0, 3),
-    }
+    record = CompareRecord(
+        probes={"accuracy": cfg.accuracy_probe, "geometry": cfg.geometry_probe},
+        ftprobe_version=__version__,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        config={**asdict(cfg), **portable_models(cfg.model, cfg.after), "out": str(out)},
+        task={"name": spec.name, "target": data.target, "labels": data.labels},
+        pooling=pooling,
+        encoders={"before": encoder_identity(original), "after": encoder_identity(tuned)},
+        layers=[CompareLayer(**row) for row in rows],
+        seconds=round(time.perf_counter() - t0, 3),
+    )
     write_compare(out, record)
-    return record
+    return record.to_json()
 
 
 CSV_COLUMNS = (
@@ -292,9 +290,10 @@ def min_distance_csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def write_compare(out: Path, record: dict[str, Any]) -> None:
+def write_compare(out: Path, record: CompareRecord) -> None:
     """Write the comparison files (each atomically) into ``out``; the report draws the plot."""
     out.mkdir(parents=True, exist_ok=True)
-    atomic.write_json(out / RESULT_FILE, record)
-    atomic.write_text(out / "compare.csv", to_csv(record["layers"]))
-    atomic.write_text(out / "min_distance.csv", min_distance_csv(record["layers"]))
+    write_record(out / RESULT_FILE, record)
+    rows = record.to_json()["layers"]
+    atomic.write_text(out / "compare.csv", to_csv(rows))
+    atomic.write_text(out / "min_distance.csv", min_distance_csv(rows))

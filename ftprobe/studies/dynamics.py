@@ -27,6 +27,7 @@ from ftprobe.engine.provenance import portable_model, portable_models
 from ftprobe.engine.stats import pearson
 from ftprobe.errors import FtprobeError
 from ftprobe.progress import log
+from ftprobe.records import DynamicsRecord, DynamicsStep, write_record
 
 RESULT_FILE = "dynamics.json"
 CENTROIDS_FILE = "centroids.npz"
@@ -92,23 +93,21 @@ def dynamics(cfg: Any, out: Path) -> dict[str, Any]:
                 ),
             }
         per_step.append(entry)
-    record = {
-        "kind": "dynamics",
-        "schema_version": 2,
-        "probe": probe,
-        "config": {**asdict(cfg), **portable_models(cfg.model, None), "out": str(out)},
-        "task": {"name": spec.name, "target": data.target, "labels": data.labels},
-        "checkpoint": portable_model(str(final)),
-        "layers_probed": layers,
-        "steps": per_step,
-        "seconds": round(time.perf_counter() - t0, 3),
-    }
+    record = DynamicsRecord(
+        probe=probe,
+        config={**asdict(cfg), **portable_models(cfg.model, None), "out": str(out)},
+        task={"name": spec.name, "target": data.target, "labels": data.labels},
+        checkpoint=portable_model(str(final)),
+        layers_probed=layers,
+        steps=[DynamicsStep(**step) for step in per_step],
+        seconds=round(time.perf_counter() - t0, 3),
+    )
     out.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic.write_bytes(out / CENTROIDS_FILE, buf.getvalue())
-    atomic.write_json(out / RESULT_FILE, record)
-    return record
+    write_record(out / RESULT_FILE, record)
+    return record.to_json()
 
 
 def load_centroids(out: Path) -> dict[str, np.ndarray]:

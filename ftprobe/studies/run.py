@@ -34,6 +34,7 @@ from ftprobe.engine.rundir import (
 )
 from ftprobe.pluginmanager import encoders, probes, tasks
 from ftprobe.progress import log
+from ftprobe.records import RunRecord, SelectivityRecord, write_record
 
 RESULT_FILE = "result.json"
 
@@ -136,20 +137,18 @@ def run_with_results(config: RunConfig) -> tuple[dict[str, Any], dict[int, Probe
     out = Path(config.out) if config.out else config.default_out(identity)
     t_load = time.perf_counter()
 
-    record: dict[str, Any] = {
-        "kind": "run",
-        "schema_version": RUN_SCHEMA_VERSION,
-        "key": key,
-        "complete": False,
-        "ftprobe_version": __version__,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "config": {
+    record = RunRecord(
+        key=key,
+        complete=False,
+        ftprobe_version=__version__,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        config={
             **asdict(config),
             **portable_models(config.model, config.after),
             "out": str(out),
         },
-        "seed": config.seed,
-        "task": {
+        seed=config.seed,
+        task={
             "name": spec.name,
             "version": spec.version,
             "target": spec.target,
@@ -161,7 +160,7 @@ def run_with_results(config: RunConfig) -> tuple[dict[str, Any], dict[int, Probe
                 for s, sp in data.splits.items()
             },
         },
-        "encoder": {
+        encoder={
             "name": portable_model(config.model),
             "fingerprint": encoder.fingerprint,
             "after": config.finetuned_on,
@@ -171,15 +170,15 @@ def run_with_results(config: RunConfig) -> tuple[dict[str, Any], dict[int, Probe
             "num_layers": encoder.num_layers,
             "hidden_size": encoder.hidden_size,
         },
-        "pooling": pooling,
-        "probe": config.probe,
-        "probe_options_hash": short_hash(config.probe_options),
-        "layers": {},
-        "versions": versions(),
-        "machine": machine(config.device),
-        "timings": {},
-    }
-    per_layer: dict[str, Any] = record["layers"]
+        pooling=pooling,
+        probe=config.probe,
+        probe_options_hash=short_hash(config.probe_options),
+        layers={},
+        versions=versions(),
+        machine=machine(config.device),
+        timings={},
+    )
+    per_layer: dict[str, Any] = record.layers
     outputs: dict[int, ProbeResult] = {}
     todo = []
     for layer in layers:
@@ -212,21 +211,21 @@ def run_with_results(config: RunConfig) -> tuple[dict[str, Any], dict[int, Probe
         }
         write_layer(out, layer, key, entry, result)
         per_layer[str(layer)] = entry
-        atomic.write_json(out / RESULT_FILE, record)  # what is done so far survives a kill
+        write_record(out / RESULT_FILE, record)  # what is done so far survives a kill
     if config.after:  # the encoder it was fine-tuned from
-        record["base_encoder"] = encoder_identity(encoder_for(config.model))
-    record["layers"] = {str(layer): per_layer[str(layer)] for layer in layers}
+        record.base_encoder = encoder_identity(encoder_for(config.model))
+    record.layers = {str(layer): per_layer[str(layer)] for layer in layers}
     outputs = {layer: outputs[layer] for layer in layers}
-    record["complete"] = True
-    record["computed_layers"] = todo
-    record["timings"] = {
+    record.complete = True
+    record.computed_layers = todo
+    record.timings = {
         "load_s": round(t_load - t0, 3),
         "encode_s": round(t_encode - t_load, 3),
         "probe_s": round(time.perf_counter() - t_encode, 3),
         "total_s": round(time.perf_counter() - t0, 3),
     }
-    atomic.write_json(out / RESULT_FILE, record)
-    return record, outputs
+    write_record(out / RESULT_FILE, record)
+    return record.to_json(), outputs
 
 
 # ------------------------------------------------------------------------ controls
@@ -248,19 +247,17 @@ def run_with_controls(config: RunConfig) -> dict[str, Any]:
         selectivity_row(layer, task_results[layer], control_results[layer])
         for layer in task_results
     ]
-    record = {
-        "kind": "selectivity",
-        "schema_version": 1,
-        "task": task_record["task"]["name"],
-        "control": control_record["task"]["name"],
-        "probe": config.probe,
-        "encoder": task_record["encoder"]["name"],
-        "runs": {"task": str(out), "control": str(control_out)},
-        "layers": rows,
-    }
-    atomic.write_json(out / SELECTIVITY_FILE, record)
+    record = SelectivityRecord(
+        task=task_record["task"]["name"],
+        control=control_record["task"]["name"],
+        probe=config.probe,
+        encoder=task_record["encoder"]["name"],
+        runs={"task": str(out), "control": str(control_out)},
+        layers=rows,
+    )
+    write_record(out / SELECTIVITY_FILE, record)
     atomic.write_text(out / "selectivity.csv", selectivity_csv(rows))
-    return record
+    return record.to_json()
 
 
 def selectivity_row(layer: int, task: ProbeResult, control: ProbeResult) -> dict[str, Any]:

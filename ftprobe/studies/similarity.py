@@ -36,6 +36,7 @@ from ftprobe.engine.rundir import DEFAULT_RUNS_DIR, slug
 from ftprobe.errors import FtprobeError
 from ftprobe.pluginmanager import encoders, measures, probes, tasks
 from ftprobe.progress import bar, log
+from ftprobe.records import SimilarityLayer, SimilarityRecord, write_record
 
 RESULT_FILE = "similarity.json"
 MAX_SENTENCES = 200
@@ -283,12 +284,10 @@ def similarity(
     out = (
         Path(out) if out else default_out(task, model, finetuned_on, against or after, split, seed)
     )
-    record: dict[str, Any] = {
-        "kind": "similarity",
-        "schema_version": 1,
-        "ftprobe_version": __version__,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "config": {
+    record = SimilarityRecord(
+        ftprobe_version=__version__,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        config={
             "task": task,
             "model": portable_model(model),
             "finetuned_on": finetuned_on,
@@ -306,7 +305,7 @@ def similarity(
             "finetune_options": dict(finetune_options or {}),
             "out": str(out),
         },
-        "task": {
+        task={
             "name": spec.name,
             "target": data.target,
             "split": split,
@@ -314,16 +313,16 @@ def similarity(
             "n_examples_used": n_used,
             "n_sentences_used": n_sentences,
         },
-        "encoders": {"a": encoder_identity(first), "b": encoder_identity(second)},
-        "measures": [
+        encoders={"a": encoder_identity(first), "b": encoder_identity(second)},
+        measures=[
             {"name": s.name, "kind": s.kind, "input": s.input, "description": s.description}
             for s in specs
         ],
-        "layers": rows,
-        "seconds": round(time.perf_counter() - t0, 3),
-    }
+        layers=[SimilarityLayer(**row) for row in rows],
+        seconds=round(time.perf_counter() - t0, 3),
+    )
     write_similarity(out, record)
-    return record
+    return record.to_json()
 
 
 # ------------------------------------------------------------------------- output
@@ -353,11 +352,12 @@ def heads_csv(record: dict[str, Any], measure: str) -> str:
     return buf.getvalue()
 
 
-def write_similarity(out: Path, record: dict[str, Any]) -> None:
+def write_similarity(out: Path, typed: SimilarityRecord) -> None:
     """Write similarity.json, similarity.csv and the per-head CSVs into ``out`` (all or
     nothing); the report draws the plots."""
+    record = typed.to_json()
     with atomic.directory(Path(out)) as tmp:
-        atomic.write_json(tmp / RESULT_FILE, record)
+        write_record(tmp / RESULT_FILE, typed)
         atomic.write_text(tmp / "similarity.csv", to_csv(record))
         for m in record["measures"]:
             if any(r["per_head"].get(m["name"]) for r in record["layers"]):

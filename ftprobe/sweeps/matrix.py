@@ -23,6 +23,7 @@ from ftprobe.engine.rundir import DEFAULT_RUNS_DIR, LAYER_FILE, layer_dir, slug
 from ftprobe.engine.stats import min_distance_change
 from ftprobe.errors import FtprobeError
 from ftprobe.pluginmanager import default_probe, encoders, tasks
+from ftprobe.records import MatrixRecord, RunRecord, read_record, write_record
 from ftprobe.sweeps.plan import Cell, expand
 from ftprobe.sweeps.runner import RESULT_FILE as RUN_RESULT
 from ftprobe.sweeps.runner import run_sweep
@@ -30,7 +31,6 @@ from ftprobe.sweeps.spec import ProbeAxis, SweepSpec
 
 ORIGINAL = "original"
 RESULT_FILE = "matrix.json"
-SCHEMA_VERSION = 3
 
 
 @dataclass
@@ -147,12 +147,12 @@ def read_cell(out: Path, cell: Cell) -> dict[str, Any] | None:
     """A finished cell: the probed layer, its metrics and typed parts, the encoder."""
     d = cell.directory(out)
     try:
-        rec = json.loads((d / RUN_RESULT).read_text())
-        if not rec.get("complete"):
+        rec = read_record(d / RUN_RESULT)
+        if not isinstance(rec, RunRecord) or not rec.complete:
             return None
-        (layer, entry), *_ = rec["layers"].items()
+        (layer, entry), *_ = rec.layers.items()
         parts = json.loads((layer_dir(d, int(layer)) / LAYER_FILE).read_text()).get("parts", {})
-    except (OSError, ValueError, KeyError, TypeError):
+    except (FtprobeError, OSError, ValueError):
         return None
     return {
         "id": cell.id,
@@ -160,9 +160,8 @@ def read_cell(out: Path, cell: Cell) -> dict[str, Any] | None:
         "layer": int(layer),
         "main_metric": entry["main_metric"],
         "value": entry.get(entry["main_metric"]),
-        "metrics": {k: v for k, v in entry.items() if k not in ("main_metric", "seconds")},
         "parts": parts,
-        "encoder": {"name": rec["encoder"]["name"], "fingerprint": rec["encoder"]["fingerprint"]},
+        "encoder": {"name": rec.encoder["name"], "fingerprint": rec.encoder["fingerprint"]},
     }
 
 
@@ -178,15 +177,13 @@ def run_matrix(cfg: MatrixConfig) -> dict[str, Any]:
     cells = expand(spec)
     runs = {c.id for c in cells if c.kind == "run"}
     record = assemble(cfg, out, cells)
-    record["new_cells"] = sum(
-        1 for c in summary["cells"] if c["status"] == "done" and c["id"] in runs
-    )
-    record["failed"] = [c for c in summary["cells"] if c["status"] == "failed"]
+    record.new_cells = sum(1 for c in summary["cells"] if c["status"] == "done" and c["id"] in runs)
+    record.failed = [c for c in summary["cells"] if c["status"] == "failed"]
     write_matrix(out, record)
-    return record
+    return record.to_json()
 
 
-def assemble(cfg: MatrixConfig, out: Path, cells: list[Cell]) -> dict[str, Any]:
+def assemble(cfg: MatrixConfig, out: Path, cells: list[Cell]) -> MatrixRecord:
     """The matrix record from the stored cells (missing cells are None)."""
     rows, cols = cfg.rows(), list(cfg.probe_on)
     by_place = grid(cells, cfg)
@@ -210,31 +207,29 @@ def assemble(cfg: MatrixConfig, out: Path, cells: list[Cell]) -> dict[str, Any]:
                 )
                 line.append({k: ch[k] for k in ("increased", "decreased", "mean_change")})
             md.append(line)
-    record: dict[str, Any] = {
-        "kind": "matrix",
-        "schema_version": SCHEMA_VERSION,
-        "model": cfg.model,
-        "probe": cfg.probe,
-        "layer": cfg.layer,
-        "config": {**asdict(cfg), "out": str(out)},
-        "rows": rows,
-        "cols": cols,
-        "main_metric": main or "accuracy",
-        "values": values,
-        "min_distance_change": md,
-        "complete": all(v is not None for v in found.values()) and len(found) == len(by_place),
-        "cells": {
+    record = MatrixRecord(
+        model=cfg.model,
+        probe=cfg.probe,
+        layer=cfg.layer,
+        config={**asdict(cfg), "out": str(out)},
+        rows=rows,
+        cols=cols,
+        main_metric=main or "accuracy",
+        values=values,
+        min_distance_change=md,
+        complete=all(v is not None for v in found.values()) and len(found) == len(by_place),
+        cells={
             f"{r}__{c}": {k: v[k] for k in ("id", "dir", "layer", "encoder")}
             for (r, c), v in found.items()
             if v
         },
-    }
+    )
     if cfg.controls:
         control = [
             [(found.get((r, f"{c}:control")) or {}).get("value") for c in cols] for r in rows
         ]
-        record["control_values"] = control
-        record["selectivity"] = [
+        record.control_values = control
+        record.selectivity = [
             [None if t is None or k is None else t - k for t, k in zip(tr, kr, strict=True)]
             for tr, kr in zip(values, control, strict=True)
         ]
@@ -245,7 +240,7 @@ def to_csv(record: dict[str, Any]) -> str:
     """Long format: one line per cell."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    controls = "selectivity" in record
+    controls = record.get("selectivity") is not None
     extra = ["control", "selectivity"] if controls else []
     w.writerow(
         [
@@ -283,7 +278,7 @@ def to_csv(record: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
-def write_matrix(out: Path, record: dict[str, Any]) -> None:
+def write_matrix(out: Path, record: MatrixRecord) -> None:
     """Write matrix.json and matrix.csv into ``out``; the report draws the plot."""
-    atomic.write_json(out / RESULT_FILE, record)
-    atomic.write_text(out / "matrix.csv", to_csv(record))
+    write_record(out / RESULT_FILE, record)
+    atomic.write_text(out / "matrix.csv", to_csv(record.to_json()))

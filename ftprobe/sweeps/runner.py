@@ -18,6 +18,7 @@ from ftprobe.engine.provenance import portable_path
 from ftprobe.errors import FtprobeError
 from ftprobe.pluginmanager import executors
 from ftprobe.progress import log
+from ftprobe.records import RunRecord, read_record
 from ftprobe.studies.run import RunConfig, run
 from ftprobe.sweeps.plan import Cell, expand, select_shard, shard_of, validate
 from ftprobe.sweeps.spec import SweepSpec
@@ -37,9 +38,10 @@ def cell_state(cell: Cell, out: Path) -> str:
             return "done"
     else:
         try:
-            if json.loads((d / RESULT_FILE).read_text()).get("complete"):
+            record = read_record(d / RESULT_FILE)
+            if isinstance(record, RunRecord) and record.complete:
                 return "done"
-        except (OSError, ValueError):
+        except FtprobeError:  # missing or damaged: the cell is not done
             pass
     if (d / ERROR_FILE).is_file():
         return "failed"
