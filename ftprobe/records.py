@@ -144,7 +144,7 @@ class CompareRecord(Record):
     encoders: Json  # before, after: name, source, fingerprint, num_layers, hidden_size
     layers: list[CompareLayer]
     seconds: float
-    controls: list[Json] | None = None  # per layer: before/after control accuracy, selectivity
+    controls: Json | None = None  # task: the control task; layers: its numbers and selectivity
 
 
 # -------------------------------------------------------------------------- matrix

@@ -89,6 +89,38 @@ def test_compare_after_finetuning_the_fixture_encoder(tiny_bert_dir, tmp_path):
     assert (tmp_path / "cmp" / "compare.csv").read_text().count("\n") == 4
 
 
+def test_compare_with_controls_reports_selectivity(tiny_bert_dir, tmp_path):
+    """--controls probes offline-pos:control@0 with both probes, before and after; with the
+    same encoder on both sides the two sides agree exactly."""
+    import pandas as pd
+
+    import ftprobe
+
+    out = tmp_path / "cmp"
+    model = str(tiny_bert_dir)
+    args = ["compare", "-t", "offline-pos", "-m", model, "--after", model, "--layers", "1,2"]
+    args += ["--controls", "-o", "classifier.sizes=16", "-o", "classifier.seeds=1"]
+    res = CliRunner().invoke(cli, [*args, "-o", "directprobe.top_k=1", "--out", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    rec = json.loads((out / "compare.json").read_text())
+    assert rec["controls"]["task"] == "offline-pos:control@0"
+    for task_row, row in zip(rec["layers"], rec["controls"]["layers"], strict=True):
+        assert row["before"] == row["after"]  # the same encoder on both sides
+        b = row["before"]
+        assert 0.0 <= b["control_accuracy"] <= 1.0 and b["control_clusters"] >= 1
+        assert b["selectivity"] == pytest.approx(
+            task_row["accuracy"]["before"] - b["control_accuracy"]
+        )
+    table = pd.read_csv(out / "controls.csv")
+    assert table["layer"].tolist() == [1, 2]
+    assert table["selectivity_after"].tolist() == pytest.approx(
+        [r["after"]["selectivity"] for r in rec["controls"]["layers"]], abs=1e-5
+    )
+    df = ftprobe.load_results(out)
+    assert len(df[df.metric == "controls.before.selectivity"]) == 2
+    assert "selectivity = task - control" in res.output
+
+
 def test_similarity_of_an_encoder_with_itself_is_one(tiny_bert_dir, tmp_path):
     from ftprobe.studies.similarity import similarity
 

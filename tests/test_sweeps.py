@@ -241,3 +241,31 @@ def test_shards_run_separately_cover_the_sweep_and_plot(tiny_bert, tmp_path):
     res = CliRunner().invoke(_cli(), ["plot", str(tmp_path / "sharded")])
     assert res.exit_code == 0 and (tmp_path / "sharded" / "sweep.png").is_file()
     assert len(list((tmp_path / "sharded" / "cells").glob("*/layers.png"))) == 8
+
+
+def test_controls_and_after_axes_expand_into_cells(tiny_bert, tmp_path):
+    """settings.controls adds each task's control task; axes.after adds encoders fine-tuned
+    elsewhere as more variants (no fine-tuning cell); a task listed there is a clear error."""
+    from ftprobe.errors import FtprobeError
+    from ftprobe.sweeps.plan import expand, validate
+    from ftprobe.sweeps.spec import load_spec
+
+    text = _spec(tmp_path, tiny_bert).read_text()
+    path = tmp_path / "ctl.toml"
+    path.write_text(
+        text.replace("[settings]\n", "[settings]\ncontrols = true\n").replace(
+            'finetuned_on = ["", "ss-fxn"]', f'finetuned_on = [""]\nafter = ["{tiny_bert}"]'
+        )
+    )
+    spec = load_spec(path)
+    validate(spec)
+    cells = expand(spec)
+    runs = [c for c in cells if c.kind == "run"]
+    assert not [c for c in cells if c.kind == "finetune"]
+    assert len(runs) == 2 * 2 * 2 * 2  # variants × (tasks + controls) × seeds
+    tasks = {(c.config["task"], c.config["seed"]) for c in runs}
+    assert ("ss-role:control@1", 1) in tasks and ("ss-fxn:control@0", 0) in tasks
+    assert sum(1 for c in runs if c.config.get("after") == str(tiny_bert)) == 8
+    path.write_text(text.replace('finetuned_on = ["", "ss-fxn"]', 'after = ["ss-fxn"]'))
+    with pytest.raises(FtprobeError, match="is a task; to fine-tune on it, list it in axes"):
+        validate(load_spec(path))

@@ -29,6 +29,12 @@ from ftprobe.errors import FtprobeError
     is_flag=True,
     help="Also probe every --save-every checkpoint (dynamics plots).",
 )
+@click.option(
+    "--controls",
+    is_flag=True,
+    help="Also probe the task's control task (TASK:control@SEED) before and after; "
+    "reports control accuracy, selectivity and the control's clusters.",
+)
 @options.encoding
 @options.pooling
 @options.finetuning
@@ -46,6 +52,7 @@ def compare(
     max_train: int | None,
     max_test: int | None,
     checkpoints: bool,
+    controls: bool,
     device: str,
     batch_size: int,
     pooling: str | None,
@@ -58,7 +65,7 @@ def compare(
     from ftprobe.engine.extract import device_name
     from ftprobe.engine.probing import parse_options, split_options
     from ftprobe.report.plots import plot_compare, plot_dynamics
-    from ftprobe.report.tables import compare_rows
+    from ftprobe.report.tables import compare_control_rows, compare_rows
     from ftprobe.studies.compare import CompareConfig
     from ftprobe.studies.compare import compare as run_compare
     from ftprobe.studies.dynamics import dynamics
@@ -83,6 +90,7 @@ def compare(
         out=out,
         after=after,
         pooling=pooling,
+        controls=controls,
     ).resolved()
     names = list(dict.fromkeys([cfg.accuracy_probe, cfg.geometry_probe]))
     cfg.probe_options = split_options(parse_options(probe_option), names)
@@ -93,6 +101,11 @@ def compare(
     plot_compare(record, target / "compare.png")
     cols, rows = compare_rows(record)
     table(f"{task} · {model} · before vs after ({cfg.after_label})", cols, rows)
+    if record.get("controls"):
+        cols, rows = compare_control_rows(record)
+        table(
+            f"control task {record['controls']['task']} · selectivity = task - control", cols, rows
+        )
     if checkpoints:
         plot_dynamics(dynamics(cfg, target), target)
     click.echo(f"results: {target}")

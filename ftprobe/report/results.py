@@ -103,7 +103,7 @@ def _compare(rec: CompareRecord, src: str) -> Iterator[ResultRow]:
         rest = {k: v for k, v in asdict(row).items() if k != "layer"}
         for metric, value in _numbers(rest):
             yield ResultRow(layer=row.layer, metric=metric, value=value, **base)
-    for row in rec.controls or []:
+    for row in (rec.controls or {}).get("layers", []):
         for metric, value in _numbers({k: v for k, v in row.items() if k != "layer"}, "controls"):
             yield ResultRow(layer=int(row["layer"]), metric=metric, value=value, **base)
 

@@ -37,6 +37,29 @@ def run_rows(record: dict[str, Any], results: dict[int, ProbeResult]) -> list[li
     return rows
 
 
+def compare_control_rows(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Columns and rows of the control comparison (one row per layer)."""
+
+    def f(x: Any, spec: str = ".3f") -> str:
+        return "-" if x is None else format(x, spec)
+
+    cols = ["layer", "control b", "control a", "selectivity b", "selectivity a", "clusters b/a"]
+    rows = []
+    for r in (record.get("controls") or {}).get("layers", []):
+        b, a = r["before"], r["after"]
+        rows.append(
+            [
+                str(r["layer"]),
+                f(b["control_accuracy"]),
+                f(a["control_accuracy"]),
+                f(b["selectivity"], "+.3f"),
+                f(a["selectivity"], "+.3f"),
+                f"{b['control_clusters']}/{a['control_clusters']}",
+            ]
+        )
+    return cols, rows
+
+
 def compare_rows(record: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Columns and rows of the human table (one row per layer)."""
 

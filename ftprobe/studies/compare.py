@@ -21,7 +21,7 @@ from ftprobe import __version__, atomic
 from ftprobe.api import Accuracy, Geometry, ProbeData
 from ftprobe.engine.extract import split_vectors
 from ftprobe.engine.finetune import after_encoder, encoder_for, encoder_identity
-from ftprobe.engine.loading import load_task
+from ftprobe.engine.loading import control_task, load_task
 from ftprobe.engine.pooling import resolve_pooling
 from ftprobe.engine.probing import (
     fit_only,
@@ -65,6 +65,7 @@ class CompareConfig:
     out: Path | None = None
     after: str | None = None  # an encoder fine-tuned elsewhere, instead of ``finetuned_on``
     pooling: str | None = None  # None: the target kind's default
+    controls: bool = False  # also probe the task's control task, before and after
 
     def default_out(self) -> Path:
         other = f"ft-{self.finetuned_on}" if self.finetuned_on else f"after-{self.after}"
@@ -128,6 +129,30 @@ def probe_space(space: Space, cfg: CompareConfig) -> Space:
     space.geometry = fitted.geometry
     space.geometry_accuracy = fitted.accuracy.mean if fitted.accuracy else None
     space.geometry_test = fit_only(geo, cfg.options_of(geo), space.test, cfg.seed).geometry
+    return space
+
+
+def control_row(layer: int, task: tuple[Space, Space], control: tuple[Space, Space]) -> dict:
+    """One layer of the control comparison: the control task's accuracy, clusters and
+    separability before and after, and the selectivity (task minus control accuracy)."""
+    row: dict[str, Any] = {"layer": layer}
+    for side, t, c in (("before", task[0], control[0]), ("after", task[1], control[1])):
+        t_acc = t.accuracy.mean if t.accuracy else None
+        c_acc = c.accuracy.mean if c.accuracy else None
+        row[side] = {
+            "control_accuracy": c_acc,
+            "selectivity": None if t_acc is None or c_acc is None else t_acc - c_acc,
+            "control_clusters": c.geometry.clusters if c.geometry else None,
+            "control_separable": c.geometry.separable if c.geometry else None,
+        }
+    return row
+
+
+def probe_control(space: Space, cfg: CompareConfig) -> Space:
+    """The accuracy probe and the geometry probe's fit (on train) on a control task."""
+    acc, geo = cfg.accuracy_probe, cfg.geometry_probe
+    space.accuracy = fit_probe(acc, cfg.options_of(acc), space.train, space.test, cfg.seed).accuracy
+    space.geometry = fit_only(geo, cfg.options_of(geo), space.train, cfg.seed).geometry
     return space
 
 
@@ -220,12 +245,26 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
     vec_before = split_vectors(spec, data, original, cfg.device, cfg.batch_size, pool=pooling)
     vec_after = split_vectors(spec, data, tuned, cfg.device, cfg.batch_size, pool=pooling)
     caps = (cfg.max_train, cfg.max_test, cfg.seed)
+    control = None
+    if cfg.controls:
+        control_name = control_task(cfg.task, cfg.seed)
+        c_spec, c_data = load_task(control_name)
+        c_before = split_vectors(c_spec, c_data, original, cfg.device, cfg.batch_size, pool=pooling)
+        c_after = split_vectors(c_spec, c_data, tuned, cfg.device, cfg.batch_size, pool=pooling)
+        control = {"task": control_name, "layers": []}
     rows = []
     for layer in layers:
         log(f"[bold]layer {layer}[/]: probing before and after ({cfg.after_label})")
         before = probe_space(Space(*layer_data(data, vec_before, layer, *caps)), cfg)
         after = probe_space(Space(*layer_data(data, vec_after, layer, *caps)), cfg)
         rows.append(compare_spaces(layer, before, after))
+        if control is not None:
+            log(f"[bold]layer {layer}[/]: the control task {control['task']}, before and after")
+            spaces = [
+                probe_control(Space(*layer_data(c_data, vecs, layer, *caps)), cfg)
+                for vecs in (c_before, c_after)
+            ]
+            control["layers"].append(control_row(layer, (before, after), tuple(spaces)))
     out = Path(cfg.out) if cfg.out else cfg.default_out()
     record = CompareRecord(
         probes={"accuracy": cfg.accuracy_probe, "geometry": cfg.geometry_probe},
@@ -237,6 +276,7 @@ def compare(cfg: CompareConfig) -> dict[str, Any]:
         encoders={"before": encoder_identity(original), "after": encoder_identity(tuned)},
         layers=[CompareLayer(**row) for row in rows],
         seconds=round(time.perf_counter() - t0, 3),
+        controls=control,
     )
     write_compare(out, record)
     return record.to_json()
@@ -297,3 +337,18 @@ def write_compare(out: Path, record: CompareRecord) -> None:
     rows = record.to_json()["layers"]
     atomic.write_text(out / "compare.csv", to_csv(rows))
     atomic.write_text(out / "min_distance.csv", min_distance_csv(rows))
+    if record.controls:
+        atomic.write_text(out / "controls.csv", controls_csv(record.controls["layers"]))
+
+
+def controls_csv(rows: list[dict[str, Any]]) -> str:
+    """One line per layer: the control task's numbers before and after, and selectivity."""
+    keys = ("control_accuracy", "selectivity", "control_clusters", "control_separable")
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["layer", *(f"{k}_{side}" for side in ("before", "after") for k in keys)])
+    for row in rows:
+        w.writerow(
+            [row["layer"], *(_cell(row[side][k]) for side in ("before", "after") for k in keys)]
+        )
+    return buf.getvalue()
