@@ -34,7 +34,9 @@ def tiny_bert(folder: Path) -> str:
 
     from ftprobe.settings import current
 
-    models = current().models_dir or Path("../shared/models")
+    models = current().models_dir
+    if models is None:
+        sys.exit("bench/sweep.py needs FTPROBE_MODELS_DIR (for MiniLM's tokenizer)")
     tok = AutoTokenizer.from_pretrained(str(models / "paraphrase-MiniLM-L3-v2"))
     torch.manual_seed(0)
     cfg = BertConfig(
