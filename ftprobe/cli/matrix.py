@@ -35,8 +35,7 @@ from ftprobe.cli.output import fmt, table
     is_flag=True,
     help="Also probe each column's control task; cells show the selectivity.",
 )
-@click.option("--executor", "-e", default="local", show_default=True, help="Executor plugin.")
-@click.option("--workers", "-j", type=int, default=1, show_default=True, help="Parallel workers.")
+@options.executors
 @options.encoding
 @options.pooling
 @options.finetuning
@@ -54,8 +53,9 @@ def matrix(
     max_test: int | None,
     max_cells: int | None,
     controls: bool,
-    executor: str,
-    workers: int,
+    executor: str | None,
+    workers: int | None,
+    executor_option: tuple[str, ...],
     device: str,
     batch_size: int,
     pooling: str | None,
@@ -90,8 +90,9 @@ def matrix(
         after=options.comma_list(after),
         pooling=pooling,
         controls=controls,
-        executor=executor,
-        workers=workers,
+        executor=executor or "local",
+        workers=workers or 1,
+        executor_options=parse_options(executor_option, "--executor-option"),
     )
     record = run_matrix(cfg)
     plot_matrix(record, Path(record["config"]["out"]) / "matrix.png")

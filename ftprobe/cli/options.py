@@ -149,6 +149,17 @@ FINETUNE_OPTIONS: list[Decorator] = [
 ]
 
 
+executors = _stack(
+    click.option("--executor", "-e", help="Executor plugin [default: local, or a sweep spec's]."),
+    click.option(
+        "--workers", "-j", type=int, help="Parallel workers [default: 1, or a sweep spec's]."
+    ),
+    click.option(
+        "--executor-option", "-x", multiple=True, metavar="KEY=VALUE", help="Executor option."
+    ),
+)
+
+
 def finetuning(f: Callable[..., Any]) -> Callable[..., Any]:
     """Add the fine-tuning options; the command receives them as one ``finetune`` dict
     (only the options given, keyed as ``finetuned_checkpoint`` takes them)."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ftprobe.cli import options
 from ftprobe.cli.output import table
 
 SPEC = click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
@@ -38,11 +39,7 @@ def plan(spec: Path, shards: int) -> None:
 @sweep.command(name="run")
 @SPEC
 @click.option("--shard", help="Run only shard I of N (I/N, 0-based), e.g. $SLURM_ARRAY_TASK_ID/8.")
-@click.option("--executor", "-e", help="Executor plugin [default: the spec's, else local].")
-@click.option("--workers", "-j", type=int, help="Parallel workers [default: the spec's, else 1].")
-@click.option(
-    "--executor-option", "-x", multiple=True, metavar="KEY=VALUE", help="Executor option."
-)
+@options.executors
 @click.option("--overwrite", is_flag=True, help="Recompute cells already done.")
 def run_cmd(
     spec: Path,

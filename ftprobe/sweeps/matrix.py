@@ -54,6 +54,7 @@ class MatrixConfig:
     controls: bool = False  # also probe each column's control task
     executor: str = "local"
     workers: int = 1
+    executor_options: dict[str, Any] = field(default_factory=dict)
 
     def rows(self) -> list[str]:
         return [
@@ -92,7 +93,7 @@ def to_spec(cfg: MatrixConfig, out: Path) -> SweepSpec:
         seeds=[cfg.seed],
         settings=settings,
         finetune={k: v for k, v in cfg.finetune_options.items() if k != "seed"},
-        executor={"name": cfg.executor, "workers": cfg.workers},
+        executor={**cfg.executor_options, "name": cfg.executor, "workers": cfg.workers},
     )
 
 
