@@ -74,8 +74,9 @@ def _reduced_costs(y, cols, side, n, d, dj):
 
 
 @njit(cache=True, nogil=True)
-def _iterate(cols, side, n, d, eligible, head, pos, binv, xb, y, dj, weights, tol_p, tol_d,
-             max_steps):
+def _iterate(
+    cols, side, n, d, eligible, head, pos, binv, xb, y, dj, weights, tol_p, tol_d, max_steps
+):
     """Primal simplex pivots from a feasible basis (head: the variable at each position; pos:
     each variable's position or -1) until optimal, ``max_steps`` pivots (then REFACTOR) or
     unbounded. ``eligible``: variables that may enter (live, not fixed at zero). y and dj are
