@@ -110,6 +110,7 @@ def replay(pkl: Path, engine: str) -> dict:
     return {
         "engine": engine, "merges": merger.merges - start, "rejected": merger.rejected,
         "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "lp_cpu_s": round(st.lp_cpu_s, 2),
+        "cold_cpu_s": round(st.lp_cold_cpu_s, 2),
         "lp_wall_s": round(st.lp_run_s + st.lp_read_back_s + st.lp_basis_s, 2),
         "lp_calls": st.calls, "rounds": st.rounds, "pivots": st.engine_pivots,
         "fallbacks": st.engine_fallbacks, "hash": cluster_hash(merger),

@@ -114,7 +114,14 @@ def directprobe_clusters(
     phases: dict[str, float] = {}
     with prog.bar("DirectProbe label pairs", total=pairs_checked) as p:
         conflicts, dirs = label_conflicts(
-            X, y, labels, frozen, stats, avoided, label_lp_limit, p if show_progress else None,
+            X,
+            y,
+            labels,
+            frozen,
+            stats,
+            avoided,
+            label_lp_limit,
+            p if show_progress else None,
             lp_engine,
         )
     phases["label_pairs"] = time.perf_counter() - t0
@@ -150,6 +157,7 @@ def directprobe_clusters(
     phases["lp_read_back"] = stats.lp_read_back_s
     phases["lp_basis"] = stats.lp_basis_s
     phases["lp_cpu"] = stats.lp_cpu_s  # the same calls' CPU seconds (thread time)
+    phases["lp_cold_start_cpu"] = stats.lp_cold_cpu_s  # of which: dense engine's first bases
     keys, assign = np.unique(assign, return_inverse=True)
     return ClusterResult(
         assign=assign.astype(np.int64),

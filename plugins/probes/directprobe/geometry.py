@@ -40,6 +40,7 @@ class LPStats:
     lp_read_back_s: float = 0.0
     lp_basis_s: float = 0.0
     lp_cpu_s: float = 0.0  # CPU seconds (thread time) of the same calls, comparable when shared
+    lp_cold_cpu_s: float = 0.0  # of which: the dense engine's first bases, by HiGHS
     engine_pivots: int = 0  # simplex pivots of the dense engine
     engine_fallbacks: int = 0  # dense-engine solves that failed (HiGHS took over)
     shadow_solves: int = 0  # solves checked against HiGHS in shadow mode
@@ -821,6 +822,14 @@ class DenseHullGapLP(_Columns):
         """A first basis from HiGHS's dual simplex on the live columns (primal simplex from a
         crash basis needs several times the pivots on a cold start); the engine's own crash
         basis when the transfer fails."""
+        c0 = time.thread_time()
+        try:
+            self._highs_basis()
+        finally:
+            if self.charge is not None:
+                self.charge.lp_cold_cpu_s += time.thread_time() - c0
+
+    def _highs_basis(self) -> None:
         n = self.lp.n
         live = ~self.lp.fixed[:n]
         h = HullGapLP.__new__(HullGapLP)
