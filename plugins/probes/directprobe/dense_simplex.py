@@ -18,7 +18,9 @@ nothing, a test whose new columns do not improve costs one pricing pass, and a r
 The method: primal simplex (every basis it visits is primal feasible: a crash basis of one point
 of each side plus one slack per row is feasible by construction, and new columns enter at
 zero), Devex pricing, a Harris two-pass ratio test (negative basic values within the tolerance
-are shifted back to zero), refactorisation every ``REFACTOR_EVERY`` pivots. Nothing here is
+are shifted back to zero), refactorisation every ``REFACTOR_EVERY`` pivots. On a cold start
+(a new model) primal simplex from the crash basis needs several times the pivots of HiGHS's
+dual simplex, so ``geometry.DenseHullGapLP`` takes a model's first basis from HiGHS. Nothing here is
 trusted: the caller certifies every answer in float64 exactly as for HiGHS (a strictly
 separating plane checked on all points, or a common point of the two hulls within ``TOUCH``);
 an answer that does not certify, a stall or a singular basis sends the test to HiGHS.
@@ -277,6 +279,8 @@ class DenseSimplex:
         self.binv = np.zeros((0, 0))
         self.xb = np.zeros(0)
         self.has_basis = False
+        self.y = np.zeros(self.m)  # the duals of the last optimum
+        self.since = 0  # pivots since the last refactorisation
         self.pivots = 0
         self.refactors = 0
 
@@ -394,7 +398,7 @@ class DenseSimplex:
         _reduced_costs(y, self.cols, self.side, self.n, d, dj)
         weights = np.ones(nv)
         done = 0
-        since = getattr(self, "_since", 0)
+        since = self.since
         while done < max_pivots:
             steps = min(REFACTOR_EVERY - since, max_pivots - done)
             status, k = _iterate(
@@ -405,7 +409,7 @@ class DenseSimplex:
             since += k
             self.pivots += k
             if status == OPTIMAL:
-                self._since = since
+                self.since = since
                 self.y = y
                 return True
             if status == UNBOUNDED:
@@ -416,7 +420,7 @@ class DenseSimplex:
                     break
                 y[:] = _duals(self.head, self.binv, d)
                 _reduced_costs(y, self.cols, self.side, self.n, d, dj)
-        self._since = since
+        self.since = since
         self.has_basis = False
         return False
 

@@ -759,9 +759,12 @@ class HullGapLP(_Columns):
 class DenseHullGapLP(_Columns):
     """``HullGapLP``'s interface on the dense warm-started simplex of ``dense_simplex`` (the
     default engine): a test's new columns cost nothing until they enter, a kept model's
-    solution is in memory (no read-back), and ``mark`` / rewind copy the basis inverse. When
-    the engine fails (stall, singular basis) after one restart from a crash basis, ``solve``
-    returns None and the caller falls back to HiGHS, as for a stalled HiGHS model."""
+    solution is in memory (no read-back: a repeat test whose new columns do not price in costs
+    one pricing pass), and ``mark`` / rewind copy the basis inverse. A model's first basis
+    comes from HiGHS's dual simplex (``_cold_start``: primal simplex from a crash basis takes
+    several times the pivots there). When the engine fails (stall, singular basis) after one
+    restart from a crash basis, ``solve`` returns None and the caller falls back to HiGHS, as
+    for a stalled HiGHS model."""
 
     def __init__(self, P: np.ndarray, Q: np.ndarray, frame: tuple[np.ndarray, float] | None = None):
         from .dense_simplex import DenseSimplex
