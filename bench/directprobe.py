@@ -68,6 +68,7 @@ def main() -> None:
         f"separable label pairs {fast.separable_label_pairs}/{fast.label_pairs_checked}"
     )
     print(f"phases (s): {fast.phase_seconds}")
+    print(f"LP engine: {fast.lp_engine}")
     digest = hashlib.sha256(np.ascontiguousarray(fast.assign, dtype=np.int64).tobytes())
     print(f"clusters hash: {digest.hexdigest()[:12]}")
     if args.ewt or args.no_ref:

@@ -42,8 +42,9 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _ftprobe_env(monkeypatch: pytest.MonkeyPatch, session_cache: Path, request) -> None:
-    """Every test sees the real data/model folders, a session-wide cache, offline mode and
-    fresh settings; a test that needs an empty cache sets FTPROBE_CACHE_DIR itself."""
+    """Every test sees the real data/model folders, a session-wide cache, offline mode,
+    DirectProbe's LP engines in shadow mode and fresh settings; a test that needs an empty
+    cache sets FTPROBE_CACHE_DIR itself."""
     from ftprobe import settings
 
     data = os.environ.get("FTPROBE_DATA_DIR") or str(REPO.parent / "shared" / "data")
@@ -53,6 +54,9 @@ def _ftprobe_env(monkeypatch: pytest.MonkeyPatch, session_cache: Path, request) 
     monkeypatch.setenv("FTPROBE_CACHE_DIR", str(session_cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("FTPROBE_QUIET", "1")
+    # DirectProbe's hull-gap LPs on the dense engine and HiGHS both, raising on a different
+    # decision (shadow mode), unless the run asks for one engine
+    monkeypatch.setenv("FTPROBE_LP_ENGINE", os.environ.get("FTPROBE_LP_ENGINE", "shadow"))
     settings.reset()
     yield
     settings.reset()

@@ -3,7 +3,11 @@
 Options (``--probe-option key=value``): ``top_k`` (clusters listed per test point in
 predictions.txt, default 3), ``all_pairs_limit`` (compute every cross-label cluster distance up to
 this many pairs, else only those that decide each label pair's minimum; default 5000),
-``label_lp_limit`` (largest pair of label sets tested for separability by one LP; default 1500).
+``label_lp_limit`` (largest pair of label sets tested for separability by one LP; default 1500),
+``lp_engine`` (the hull-gap LPs' engine: ``dense``, the numba simplex of dense_simplex.py, the
+default; ``highs``; ``shadow``, both on every solve, raising when they decide differently;
+default: the environment variable ``FTPROBE_LP_ENGINE``, else ``dense``). The engine never
+changes the clusters: every decision is certified in float64.
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ class DirectProbeOptions:
     label_lp_limit: int = field(
         default=1500, metadata={"help": "largest label pair given one whole-label LP"}
     )
+    lp_engine: str = field(
+        default="dense",
+        metadata={"help": "hull-gap LP engine: dense, highs or shadow (both, checked)"},
+    )
 
 
 class DirectProbe:
@@ -68,6 +76,14 @@ class DirectProbe:
         self.top_k = _as_int("top_k", options.get("top_k", 3))
         self.all_pairs_limit = _as_int("all_pairs_limit", options.get("all_pairs_limit", 5000))
         self.label_lp_limit = _as_int("label_lp_limit", options.get("label_lp_limit", 1500))
+        from .geometry import LP_ENGINES
+
+        self.lp_engine = options.get("lp_engine")
+        if self.lp_engine is not None and self.lp_engine not in LP_ENGINES:
+            raise FtprobeError(
+                f"directprobe option lp_engine={self.lp_engine!r}: use one of "
+                f"{', '.join(LP_ENGINES)}"
+            )
         self.clusters_: ClusterResult | None = None
 
     def fit(self, train: ProbeData, *, seed: int = 0) -> None:
@@ -89,7 +105,10 @@ class DirectProbe:
         self.train_ = train
         self.X64_ = np.ascontiguousarray(X, dtype=np.float64)
         self.clusters_ = directprobe_clusters(
-            self.X64_, np.asarray(train.y), label_lp_limit=self.label_lp_limit
+            self.X64_,
+            np.asarray(train.y),
+            label_lp_limit=self.label_lp_limit,
+            lp_engine=self.lp_engine,
         )
         self.members_ = self.clusters_.members()
 

@@ -44,6 +44,7 @@ class ClusterResult:
     lp_retries: int = 0
     lp_unresolved: int = 0
     lp_avoided: dict[str, int] = field(default_factory=dict)
+    lp_engine: dict[str, int] = field(default_factory=dict)  # pivots, fallbacks, shadow solves
     merges: int = 0
     rejected: int = 0
     seconds: float = 0.0
@@ -94,8 +95,11 @@ def directprobe_clusters(
     *,
     label_lp_limit: int = 1500,
     show_progress: bool = True,
+    lp_engine: str | None = None,
 ) -> ClusterResult:
-    """Cluster the points (float64 geometry) the DirectProbe way; see the module docstring."""
+    """Cluster the points (float64 geometry) the DirectProbe way; see the module docstring.
+    ``lp_engine``: the hull-gap LPs' engine (dense, highs or shadow; default
+    ``geometry.default_engine()``)."""
     from ftprobe import progress as prog
 
     t0 = time.perf_counter()
@@ -110,7 +114,15 @@ def directprobe_clusters(
     phases: dict[str, float] = {}
     with prog.bar("DirectProbe label pairs", total=pairs_checked) as p:
         conflicts, dirs = label_conflicts(
-            X, y, labels, frozen, stats, avoided, label_lp_limit, p if show_progress else None
+            X,
+            y,
+            labels,
+            frozen,
+            stats,
+            avoided,
+            label_lp_limit,
+            p if show_progress else None,
+            lp_engine,
         )
     phases["label_pairs"] = time.perf_counter() - t0
     graph: dict[int, list[int]] = {a: [] for a in labels}
@@ -127,7 +139,7 @@ def directprobe_clusters(
     merges = rejected = 0
     pts = np.flatnonzero(involved)
     if len(pts):
-        merger = Merger(X, y, pts, frozen, graph, dirs, stats, avoided)
+        merger = Merger(X, y, pts, frozen, graph, dirs, stats, avoided, lp_engine)
         with prog.bar("DirectProbe nearest neighbours", total=len(pts)) as p:
             merger.init_nn(p if show_progress else None, p.task_ids[0])
         phases["nearest_neighbours"] = time.perf_counter() - t0 - sum(phases.values())
@@ -144,6 +156,8 @@ def directprobe_clusters(
     phases["lp_simplex_runs"] = stats.lp_run_s
     phases["lp_read_back"] = stats.lp_read_back_s
     phases["lp_basis"] = stats.lp_basis_s
+    phases["lp_cpu"] = stats.lp_cpu_s  # the same calls' CPU seconds (thread time)
+    phases["lp_cold_start_cpu"] = stats.lp_cold_cpu_s  # of which: dense engine's first bases
     keys, assign = np.unique(assign, return_inverse=True)
     return ClusterResult(
         assign=assign.astype(np.int64),
@@ -152,6 +166,11 @@ def directprobe_clusters(
         lp_retries=stats.retries,
         lp_unresolved=stats.unresolved,
         lp_avoided=dict(sorted(avoided.items())),
+        lp_engine={
+            "pivots": stats.engine_pivots,
+            "fallbacks": stats.engine_fallbacks,
+            "shadow_solves": stats.shadow_solves,
+        },
         merges=merges,
         rejected=rejected,
         seconds=time.perf_counter() - t0,

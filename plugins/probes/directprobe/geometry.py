@@ -39,6 +39,11 @@ class LPStats:
     lp_run_s: float = 0.0
     lp_read_back_s: float = 0.0
     lp_basis_s: float = 0.0
+    lp_cpu_s: float = 0.0  # CPU seconds (thread time) of the same calls, comparable when shared
+    lp_cold_cpu_s: float = 0.0  # of which: the dense engine's first bases, by HiGHS
+    engine_pivots: int = 0  # simplex pivots of the dense engine
+    engine_fallbacks: int = 0  # dense-engine solves that failed (HiGHS took over)
+    shadow_solves: int = 0  # solves checked against HiGHS in shadow mode
 
     def add(self, other: LPStats) -> None:
         """Count another run's tests (e.g. one made on a worker thread) in these."""
@@ -275,9 +280,10 @@ def separate(
     stats: LPStats | None = None,
     hint: np.ndarray | None = None,
     seed: tuple[np.ndarray, np.ndarray] | None = None,
-    lp: HullGapLP | None = None,
+    lp: HullGapModel | None = None,
     ids: tuple[np.ndarray, np.ndarray] | None = None,
     first: int = WORKING_SET_STEP,
+    engine: str | None = None,
 ) -> Separation:
     """Exact separability test (HiGHS LPs), counted as one call.
 
@@ -294,7 +300,9 @@ def separate(
     float64) is a certificate, otherwise the points beyond the slab join and it is solved
     again. Working sets whose hulls meet (a certified common point) mean all hulls meet; one
     the hull-gap LP cannot decide is decided by the margin LP on that set (infeasible there
-    means infeasible for all). A model whose simplex stalled is marked ``broken``.
+    means infeasible for all). A model whose simplex stalled is marked ``broken``. A new model
+    runs on ``engine`` (``hull_gap_model``: the dense simplex by default, HiGHS, or both in
+    shadow mode).
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
@@ -303,7 +311,7 @@ def separate(
     if lp is None and len(P) + len(Q) <= WORKING_SET_MIN:
         return _direct_separation(P, Q, stats)
     gP, gQ = ids if ids is not None else (np.arange(len(P)), np.arange(len(Q)))
-    model = lp if lp is not None else HullGapLP(P, Q)
+    model = lp if lp is not None else hull_gap_model(P, Q, engine)
     model.charge = stats
     if model.size:
         if len(model.ids) > LP_COLUMNS_MAX:
@@ -321,7 +329,7 @@ def separate(
             if seed is not None:
                 iP, iQ = np.union1d(iP, seed[0]), np.union1d(iQ, seed[1])
         new_p, new_q = iP, iQ
-    live: HullGapLP | None = model
+    live: HullGapModel | None = model
     plane = None  # a plane still to be checked (found again for the same working set)
     refined = False
     while True:
@@ -372,7 +380,7 @@ def separate(
 
 
 def _working_set_plane(
-    live: HullGapLP | None,
+    live: HullGapModel | None,
     P: np.ndarray,
     gP: np.ndarray,
     Q: np.ndarray,
@@ -481,46 +489,21 @@ def _quiet_highs():
     return h
 
 
-class HullGapLP:
-    """The hull-gap LP (see ``_hull_gap``) of two point sets over a growing working set of
-    point columns, kept in one HiGHS model, also from one test to the next while the sets
-    grow: after the first solve (dual simplex) each solve restarts the primal simplex from
-    the last optimal basis, which new columns leave feasible. Columns are named by ids the
-    caller gives (P's as i, Q's as ~i); coordinates are centred and scaled once, by the sets
-    the model is made for. Columns of points that left the sets stay, fixed at zero (dead),
-    until ``LP_DEAD_MAX`` have gathered."""
+class _Columns:
+    """The point columns of a hull-gap model, named by the caller's ids (P's as i, Q's as ~i),
+    some of them dead (fixed at zero after their point left the sets)."""
 
-    def __init__(self, P: np.ndarray, Q: np.ndarray):
-        self.o, self.scale = _frame(P, Q)
-        self.d = P.shape[1]
-        self.ids = np.zeros(0, dtype=np.int64)  # point columns in order: P's id i, Q's ~i
-        self.live = np.zeros(0, dtype=bool)  # per point column: not dead
-        self._new_model()
-        self.broken = False  # the simplex stalled: the model is not to be used again
-        self.charge: LPStats | None = None  # where the time spent in HiGHS is counted
+    ids: np.ndarray
+    live: np.ndarray
+    charge: LPStats | None
 
-    def _clock(self, name: str, t0: float) -> None:
-        """Count the seconds since t0 in the field ``name`` of ``charge``."""
+    def _clock(self, name: str, t0: float, c0: float | None = None) -> None:
+        """Count the seconds since t0 in the field ``name`` of ``charge`` (and the thread's
+        CPU seconds since c0 in ``lp_cpu_s``)."""
         if self.charge is not None:
             setattr(self.charge, name, getattr(self.charge, name) + time.perf_counter() - t0)
-
-    def _new_model(self) -> None:
-        """A HiGHS model with the rows and the slack columns only."""
-        import highspy
-
-        d = self.d
-        h = self.h = _quiet_highs()
-        rhs = np.r_[np.zeros(d), 1.0, 1.0]
-        none = np.zeros(0, dtype=np.int32)
-        h.addRows(d + 2, rhs, rhs, 0, none, none, np.zeros(0))
-        eye = np.arange(d, dtype=np.int32)
-        ones = np.r_[np.ones(d), -np.ones(d)]  # |P'a - Q'b|_1 through +e_k and -e_k slacks
-        h.addCols(
-            2 * d, np.ones(2 * d), np.zeros(2 * d), np.full(2 * d, highspy.kHighsInf),
-            2 * d, np.arange(2 * d, dtype=np.int32), np.r_[eye, eye], ones,
-        )  # fmt: skip
-        self.solves = 0
-        self._mark: tuple[int, list, list] | None = None  # see ``mark``
+            if c0 is not None:
+                self.charge.lp_cpu_s += time.thread_time() - c0
 
     @property
     def size(self) -> int:
@@ -549,24 +532,92 @@ class HullGapLP:
             raise ValueError("a kept hull-gap model has columns outside the sets tested")
         return np.sort(iP), np.sort(iQ)
 
-    def add(self, XP: np.ndarray, gP: np.ndarray, XQ: np.ndarray, gQ: np.ndarray) -> None:
-        """Add the rows of XP (ids gP) and XQ (ids gQ) as columns."""
+    def _dropped(self, gP: np.ndarray, gQ: np.ndarray | None) -> np.ndarray:
+        """Mask of the live columns of P ids in gP and of Q ids in gQ."""
+        isp = self.ids >= 0
+        mask = isp & np.isin(self.ids, gP)
+        if gQ is not None:
+            mask |= ~isp & np.isin(~self.ids, gQ)
+        return mask & self.live
+
+
+class HullGapLP(_Columns):
+    """The hull-gap LP (see ``_hull_gap``) of two point sets over a growing working set of
+    point columns, kept in one HiGHS model, also from one test to the next while the sets
+    grow: after the first solve (dual simplex) each solve restarts the primal simplex from
+    the last optimal basis, which new columns leave feasible. Columns are named by ids the
+    caller gives (P's as i, Q's as ~i); coordinates are centred and scaled once, by the sets
+    the model is made for. Columns of points that left the sets stay, fixed at zero (dead),
+    until ``LP_DEAD_MAX`` have gathered."""
+
+    def __init__(self, P: np.ndarray, Q: np.ndarray, frame: tuple[np.ndarray, float] | None = None):
+        self.o, self.scale = frame if frame is not None else _frame(P, Q)
+        self.d = P.shape[1]
+        self.ids = np.zeros(0, dtype=np.int64)  # point columns in order: P's id i, Q's ~i
+        self.live = np.zeros(0, dtype=bool)  # per point column: not dead
+        self._new_model()
+        self.broken = False  # the simplex stalled: the model is not to be used again
+        self.charge: LPStats | None = None  # where the time spent in HiGHS is counted
+
+    def _new_model(self) -> None:
+        """A HiGHS model with the rows and the slack columns only."""
         import highspy
 
+        d = self.d
+        h = self.h = _quiet_highs()
+        rhs = np.r_[np.zeros(d), 1.0, 1.0]
+        none = np.zeros(0, dtype=np.int32)
+        h.addRows(d + 2, rhs, rhs, 0, none, none, np.zeros(0))
+        eye = np.arange(d, dtype=np.int32)
+        ones = np.r_[np.ones(d), -np.ones(d)]  # |P'a - Q'b|_1 through +e_k and -e_k slacks
+        h.addCols(
+            2 * d, np.ones(2 * d), np.zeros(2 * d), np.full(2 * d, highspy.kHighsInf),
+            2 * d, np.arange(2 * d, dtype=np.int32), np.r_[eye, eye], ones,
+        )  # fmt: skip
+        self.solves = 0
+        self._mark: tuple[int, list, list] | None = None  # see ``mark``
+
+    def add(self, XP: np.ndarray, gP: np.ndarray, XQ: np.ndarray, gQ: np.ndarray) -> None:
+        """Add the rows of XP (ids gP) and XQ (ids gQ) as columns."""
         cols = np.concatenate([XP - self.o, self.o - XQ]) / self.scale
+        side = np.r_[np.zeros(len(XP), np.int64), np.ones(len(XQ), np.int64)]
+        self.add_columns(cols, side, np.r_[np.asarray(gP, np.int64), ~np.asarray(gQ, np.int64)])
+
+    def add_columns(self, cols: np.ndarray, side: np.ndarray, ids: np.ndarray) -> None:
+        """Add point columns already in the LP's coordinates (side 0: P's, 1: Q's)."""
+        import highspy
+
         k, d = len(cols), self.d
         if not k:
             return
         idx = np.empty((k, d + 1), dtype=np.int32)
         idx[:, :d] = np.arange(d, dtype=np.int32)
-        idx[:, d] = np.r_[np.full(len(XP), d), np.full(len(XQ), d + 1)]
+        idx[:, d] = d + side
         vals = np.c_[cols, np.ones(k)]
         self.h.addCols(
             k, np.zeros(k), np.zeros(k), np.full(k, highspy.kHighsInf),
             k * (d + 1), np.arange(k, dtype=np.int32) * (d + 1), idx.ravel(), vals.ravel(),
         )  # fmt: skip
-        self.ids = np.r_[self.ids, np.asarray(gP, dtype=np.int64), ~np.asarray(gQ, np.int64)]
+        self.ids = np.r_[self.ids, ids]
         self.live = np.r_[self.live, np.ones(k, dtype=bool)]
+
+    def basis_heads(self) -> np.ndarray | None:
+        """The last basis as the dense engine's heads (variables: 2d slacks, then the point
+        columns), a basic row logical of an equality row read as that row's +e_k slack; None
+        when a convexity row's logical is basic or a row is covered twice."""
+        import highspy
+
+        b = self.h.getBasis()
+        basic = highspy.HighsBasisStatus.kBasic
+        cols = np.flatnonzero([s == basic for s in b.col_status])
+        rows = np.flatnonzero([s == basic for s in b.row_status])
+        if (rows >= self.d).any():
+            return None
+        heads = np.r_[cols, rows]
+        slack = heads[heads < 2 * self.d] % self.d
+        if len(heads) != self.d + 2 or len(np.unique(slack)) != len(slack):
+            return None
+        return heads.astype(np.int64)
 
     def _delete(self, mask: np.ndarray) -> None:
         """Delete the point columns where mask is set."""
@@ -620,11 +671,7 @@ class HullGapLP:
         are in gQ (points that left the sets); delete the dead columns once there are
         ``LP_DEAD_MAX``. A model marked before the test these points joined in goes back to
         that basis when any of their columns is basic (else the basis stays feasible)."""
-        isp = self.ids >= 0
-        mask = isp & np.isin(self.ids, gP)
-        if gQ is not None:
-            mask |= ~isp & np.isin(~self.ids, gQ)
-        mask &= self.live
+        mask = self._dropped(gP, gQ)
         at = (2 * self.d + np.flatnonzero(mask)).astype(np.int32)
         if not len(at):
             return
@@ -662,9 +709,9 @@ class HullGapLP:
             limit = max(HULL_GAP_MAXITER, 2 * h.getNumCol())
         h.setOptionValue("simplex_iteration_limit", limit)
         self.solves += 1
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         h.run()
-        self._clock("lp_run_s", t0)
+        self._clock("lp_run_s", t0, c0)
         return h.getModelStatus() == highspy.HighsModelStatus.kOptimal
 
     def _restart(self, P: np.ndarray, gP: np.ndarray, Q: np.ndarray, gQ: np.ndarray) -> None:
@@ -694,12 +741,12 @@ class HullGapLP:
         return self._read(P, gP, Q, gQ) if self._run(tight=True) else None
 
     def _read(self, P: np.ndarray, gP: np.ndarray, Q: np.ndarray, gQ: np.ndarray) -> _Gap | None:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         sol = self.h.getSolution()
         x = np.asarray(sol.col_value)[2 * self.d :][self.live]
         objective = self.h.getInfo().objective_function_value
         duals = np.asarray(sol.row_dual[: self.d])
-        self._clock("lp_read_back_s", t0)
+        self._clock("lp_read_back_s", t0, c0)
         isp, iP, iQ = self._rows(gP, gQ)
         a, b = np.zeros(len(P)), np.zeros(len(Q))
         a[iP], b[iQ] = x[isp], x[~isp]
@@ -707,6 +754,243 @@ class HullGapLP:
             P, Q, self.o, self.scale, a, b,
             objective, duals,
         )  # fmt: skip
+
+
+class DenseHullGapLP(_Columns):
+    """``HullGapLP``'s interface on the dense warm-started simplex of ``dense_simplex`` (the
+    default engine): a test's new columns cost nothing until they enter, a kept model's
+    solution is in memory (no read-back: a repeat test whose new columns do not price in costs
+    one pricing pass), and ``mark`` / rewind copy the basis inverse. A model's first basis
+    comes from HiGHS's dual simplex (``_cold_start``: primal simplex from a crash basis takes
+    several times the pivots there). When the engine fails (stall, singular basis) after one
+    restart from a crash basis, ``solve`` returns None and the caller falls back to HiGHS, as
+    for a stalled HiGHS model."""
+
+    def __init__(self, P: np.ndarray, Q: np.ndarray, frame: tuple[np.ndarray, float] | None = None):
+        from .dense_simplex import DenseSimplex
+
+        self.o, self.scale = frame if frame is not None else _frame(P, Q)
+        self.d = P.shape[1]
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.live = np.zeros(0, dtype=bool)
+        self.lp = DenseSimplex(self.d)
+        self.broken = False
+        self.charge: LPStats | None = None
+        self.solves = 0
+        self._mark: tuple | None = None
+
+    def add(self, XP: np.ndarray, gP: np.ndarray, XQ: np.ndarray, gQ: np.ndarray) -> None:
+        """Add the rows of XP (ids gP) and XQ (ids gQ) as columns."""
+        cols = np.concatenate([XP - self.o, self.o - XQ]) / self.scale
+        if not len(cols):
+            return
+        self.lp.add(cols, np.r_[np.zeros(len(XP), np.int64), np.ones(len(XQ), np.int64)])
+        self.ids = np.r_[self.ids, np.asarray(gP, dtype=np.int64), ~np.asarray(gQ, np.int64)]
+        self.live = np.r_[self.live, np.ones(len(cols), dtype=bool)]
+
+    def mark(self) -> None:
+        """Remember the basis before a test of grown sets, for ``drop`` to return to."""
+        if self.solves:
+            t0 = time.perf_counter()
+            self._mark = self.lp.save()
+            self._clock("lp_basis_s", t0)
+
+    def drop(self, gP: np.ndarray, gQ: np.ndarray | None = None) -> None:
+        """Fix at zero the live columns of the points that left the sets (as ``HullGapLP``):
+        back to the marked basis when one of them is basic, deleted once ``LP_DEAD_MAX``
+        have gathered."""
+        mask = self._dropped(gP, gQ)
+        if not mask.any():
+            return
+        t0 = time.perf_counter()
+        if not self.lp.fix(mask) and self._mark is not None:
+            self.lp.restore(self._mark)
+        self._mark = None
+        self.live &= ~mask
+        if len(self.live) - self.size >= LP_DEAD_MAX:
+            self._delete(~self.live)
+        self._clock("lp_basis_s", t0)
+
+    def _delete(self, mask: np.ndarray) -> None:
+        if mask.any():
+            self.lp.delete(mask)
+            self.ids, self.live = self.ids[~mask], self.live[~mask]
+            self._mark = None
+
+    def prune(self) -> None:
+        """Delete the dead point columns and the live ones out of the basis."""
+        self._delete(~self.lp.basic() | ~self.live)
+
+    def _cold_start(self) -> None:
+        """A first basis from HiGHS's dual simplex on the live columns (primal simplex from a
+        crash basis needs several times the pivots on a cold start); the engine's own crash
+        basis when the transfer fails."""
+        c0 = time.thread_time()
+        try:
+            self._highs_basis()
+        finally:
+            if self.charge is not None:
+                self.charge.lp_cold_cpu_s += time.thread_time() - c0
+
+    def _highs_basis(self) -> None:
+        n = self.lp.n
+        live = ~self.lp.fixed[:n]
+        h = HullGapLP.__new__(HullGapLP)
+        h.o, h.scale, h.d = self.o, self.scale, self.d
+        h.ids, h.live = self.ids[:0], self.live[:0]
+        h._new_model()
+        h.broken, h.charge = False, self.charge
+        h.add_columns(self.lp.cols[:n][live], self.lp.side[:n][live], self.ids[live])
+        if h._run():
+            heads = h.basis_heads()
+            if heads is not None:
+                at = np.flatnonzero(live)  # HiGHS's point columns -> the engine's
+                pts = heads >= 2 * self.d
+                heads[pts] = 2 * self.d + at[heads[pts] - 2 * self.d]
+                self.lp.head = heads
+                self.lp.binv = np.zeros((self.lp.m, self.lp.m))
+                self.lp.xb = np.zeros(self.lp.m)
+                self.lp.has_basis = True
+                if self.lp.refactor():
+                    return
+        self.lp.has_basis = False
+
+    def _run(self, tol: float) -> bool:
+        if not self.lp.has_basis and DENSE_COLD_HIGHS:
+            self._cold_start()
+        t0, c0 = time.perf_counter(), time.thread_time()
+        before = self.lp.pivots
+        self.solves += 1
+        limit = max(WARM_MAXITER, WARM_ROWS * (self.d + 2), 2 * len(self.ids))
+        ok = self.lp.solve(tol, limit)
+        if not ok:  # once more from a crash basis
+            self.lp.has_basis = False
+            ok = self.lp.solve(tol, max(HULL_GAP_MAXITER, 4 * (len(self.ids) + self.d)))
+        if self.charge is not None:
+            self.charge.engine_pivots += self.lp.pivots - before
+            self.charge.engine_fallbacks += not ok
+        self._clock("lp_run_s", t0, c0)
+        return ok
+
+    def solve(self, P: np.ndarray, gP: np.ndarray, Q: np.ndarray, gQ: np.ndarray) -> _Gap | None:
+        """As ``HullGapLP.solve``: the working set's gap, None when the engine fails or a tiny
+        gap stays unverified after ``refine``."""
+        if not self._run(DENSE_TOL):
+            return None
+        gap = self._read(P, gP, Q, gQ)
+        return gap if gap is not None else self.refine(P, gP, Q, gQ)
+
+    def refine(self, P: np.ndarray, gP: np.ndarray, Q: np.ndarray, gQ: np.ndarray) -> _Gap | None:
+        """The basis refactorised and solved again with tight tolerances, read as in
+        ``solve``; None when that fails."""
+        if not (self.lp.has_basis and self.lp.refactor()) or not self._run(DENSE_TIGHT_TOL):
+            return None
+        return self._read(P, gP, Q, gQ)
+
+    def _read(self, P: np.ndarray, gP: np.ndarray, Q: np.ndarray, gQ: np.ndarray) -> _Gap | None:
+        objective, x, duals = self.lp.solution()
+        x = x[self.live]
+        isp, iP, iQ = self._rows(gP, gQ)
+        a, b = np.zeros(len(P)), np.zeros(len(Q))
+        a[iP], b[iQ] = x[isp], x[~isp]
+        return _outcome(P, Q, self.o, self.scale, a, b, objective, duals)
+
+
+class LPShadowMismatch(AssertionError):
+    """Shadow mode: the dense engine and HiGHS decided one working-set LP differently."""
+
+
+class ShadowHullGapLP(_Columns):
+    """Both engines on the same columns: every solve runs the dense engine and HiGHS and raises
+    ``LPShadowMismatch`` when one certifies a common point and the other a gap (a solve one of
+    them leaves undecided is not a decision). The dense engine's answer is used; columns are
+    pruned by its basis in both."""
+
+    def __init__(self, P: np.ndarray, Q: np.ndarray):
+        frame = _frame(P, Q)
+        self.dense = DenseHullGapLP(P, Q, frame)
+        self.highs = HullGapLP(P, Q, frame)
+        self.broken = False
+        self.charge: LPStats | None = None
+
+    ids = property(lambda self: self.dense.ids)  # type: ignore[assignment]
+    live = property(lambda self: self.dense.live)  # type: ignore[assignment]
+
+    def _share(self) -> None:
+        self.dense.charge = self.highs.charge = self.charge
+
+    def add(self, XP: np.ndarray, gP: np.ndarray, XQ: np.ndarray, gQ: np.ndarray) -> None:
+        self.dense.add(XP, gP, XQ, gQ)
+        self.highs.add(XP, gP, XQ, gQ)
+
+    def mark(self) -> None:
+        self._share()
+        self.dense.mark()
+        self.highs.mark()
+
+    def drop(self, gP: np.ndarray, gQ: np.ndarray | None = None) -> None:
+        self._share()
+        self.dense.drop(gP, gQ)
+        self.highs.drop(gP, gQ)
+
+    def prune(self) -> None:
+        mask = ~self.dense.lp.basic() | ~self.dense.live
+        self.dense._delete(mask)
+        self.highs._delete(mask)
+
+    def _check(self, mine: _Gap | None, theirs: _Gap | None, sizes: tuple[int, int]) -> None:
+        if self.charge is not None:
+            self.charge.shadow_solves += 1
+        decided = mine is not None and theirs is not None
+        if decided and (mine.plane is None) != (theirs.plane is None):  # type: ignore[union-attr]
+            said = {True: "the hulls meet", False: "a gap"}
+            raise LPShadowMismatch(
+                f"hull-gap LP on {sizes[0]} + {sizes[1]} points: the dense engine certified "
+                f"{said[mine.plane is None]}, HiGHS {said[theirs.plane is None]}"
+            )
+
+    def solve(self, P: np.ndarray, gP: np.ndarray, Q: np.ndarray, gQ: np.ndarray) -> _Gap | None:
+        self._share()
+        mine = self.dense.solve(P, gP, Q, gQ)
+        theirs = self.highs.solve(P, gP, Q, gQ)
+        self._check(mine, theirs, (len(P), len(Q)))
+        return mine
+
+    def refine(self, P: np.ndarray, gP: np.ndarray, Q: np.ndarray, gQ: np.ndarray) -> _Gap | None:
+        self._share()
+        mine = self.dense.refine(P, gP, Q, gQ)
+        theirs = self.highs.refine(P, gP, Q, gQ)
+        self._check(mine, theirs, (len(P), len(Q)))
+        return mine
+
+
+LP_ENGINES = ("dense", "highs", "shadow")
+DENSE_TOL = 1e-9  # the dense engine's primal and dual feasibility tolerance
+DENSE_TIGHT_TOL = 1e-11  # the same for ``refine``
+DENSE_COLD_HIGHS = True  # a model's first basis comes from HiGHS's dual simplex
+
+
+def default_engine() -> str:
+    """The hull-gap LP engine: ``FTPROBE_LP_ENGINE`` (dense, highs or shadow), else dense."""
+    name = os.environ.get("FTPROBE_LP_ENGINE", "dense")
+    if name not in LP_ENGINES:
+        raise ValueError(f"FTPROBE_LP_ENGINE={name!r}: use one of {', '.join(LP_ENGINES)}")
+    return name
+
+
+def hull_gap_model(P: np.ndarray, Q: np.ndarray, engine: str | None = None) -> HullGapModel:
+    """A new hull-gap model for the sets P and Q on ``engine`` (default: ``default_engine``)."""
+    engine = engine or default_engine()
+    if engine == "highs":
+        return HullGapLP(P, Q)
+    if engine == "shadow":
+        return ShadowHullGapLP(P, Q)
+    if engine == "dense":
+        return DenseHullGapLP(P, Q)
+    raise ValueError(f"unknown LP engine {engine!r}: use one of {', '.join(LP_ENGINES)}")
+
+
+HullGapModel = HullGapLP | DenseHullGapLP | ShadowHullGapLP
 
 
 def _outcome(

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .geometry import LPStats, centroid_radius, lp_separable, lsq_plane
+from .geometry import LPStats, centroid_radius, lsq_plane, separate
 
 SCATTER_CACHE_BYTES = 256 << 20  # keep per-label scatter matrices below this size
 LSQ_MAX_OVERLAP = 64  # the least-squares refits are only tried when LDA nearly separates
@@ -47,10 +47,11 @@ def label_conflicts(
     avoided: Counter[str],
     lp_limit: int,
     progress=None,
+    lp_engine: str | None = None,
 ) -> tuple[set[tuple[int, int]], dict[tuple[int, int], np.ndarray]]:
     """Label pairs (a < b) whose point sets are not (known to be) linearly separable, and for
     each such pair ``DIRECTIONS_PER_PAIR`` unit-free directions (rows) with label a on the high
-    side, the best first."""
+    side, the best first. ``lp_engine``: the hull-gap LPs' engine (see ``separate``)."""
     idx = {a: np.flatnonzero(y == a) for a in labels}
     spheres = {a: centroid_radius(X[idx[a]]) for a in labels}
     frozen_labels: dict[int, set[bytes]] = {}
@@ -101,7 +102,8 @@ def label_conflicts(
             if not shared and best <= LSQ_MAX_OVERLAP and lsq_plane(P, Q) is not None:
                 avoided["label_least_squares_certificate"] += 1
                 continue
-            if shared or len(P) + len(Q) > lp_limit or not lp_separable(P, Q, stats)[0]:
+            too_big = len(P) + len(Q) > lp_limit
+            if shared or too_big or not separate(P, Q, stats, engine=lp_engine).ok:
                 conflicts.add((a, b))  # too big to test counts as interacting (still exact)
                 tried.sort(key=lambda cw: cw[0])
                 dirs[(a, b)] = np.stack([w for _, w in tried[:DIRECTIONS_PER_PAIR]])

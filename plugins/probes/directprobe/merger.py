@@ -36,11 +36,13 @@ from .geometry import (
     WORKING_SET_MIN,
     WORKING_SET_STEP,
     WORKING_SET_WIDE,
-    HullGapLP,
+    HullGapModel,
     LPStats,
     Moments,
     Separation,
     canonical_dist,
+    default_engine,
+    hull_gap_model,
     lsq_fit,
     separate,
 )
@@ -63,7 +65,7 @@ LP_AHEAD = 2  # LP tests of one merge started before the first of them is waited
 LP_THREADS = 0  # threads they run on (0: one per core, at most LP_AHEAD; 1: inline)
 # a model used in a test: (model, whether its P side is the other label's cluster, the part of
 # the union its own side was kept for or None when it was made for this test)
-_Used = tuple[HullGapLP, bool, int | None]
+_Used = tuple[HullGapModel, bool, int | None]
 _EMPTY: dict[int, tuple] = {}
 
 
@@ -237,8 +239,10 @@ class Merger:
         dirs: dict[tuple[int, int], np.ndarray],
         stats: LPStats,
         avoided: Counter[str],
+        lp_engine: str | None = None,
     ):
         pts = points[np.lexsort((points, y[points]))]
+        self.lp_engine = lp_engine or default_engine()  # kept hull-gap models' engine
         self.X, self.stats, self.avoided = X, stats, avoided
         self.d = X.shape[1]
         m = len(pts)
@@ -259,11 +263,12 @@ class Merger:
         self.heap: list[tuple[float, int, int, int, int]] = []
         # hull-gap models kept per cluster pair (P-side slot, Q-side slot), and per slot the
         # keys it is part of
-        self.lps: OrderedDict[tuple[int, int], HullGapLP] = OrderedDict()
+        self.lps: OrderedDict[tuple[int, int], HullGapModel] = OrderedDict()
         self.lp_keys: dict[int, set[tuple[int, int]]] = {}
         # moments of large clusters: slot -> (the members they are of, moments)
         self.moments: OrderedDict[int, tuple[np.ndarray, Moments]] = OrderedDict()
         self.merges = self.rejected = 0
+        self.stop_at: int | None = None  # stop after this many merges (benches: a snapshot)
         self._pool: ThreadPoolExecutor | None = None
         labs = [int(a) for a in np.unique(self.lab)]
         lo = np.searchsorted(self.lab, labs, side="left")
@@ -508,7 +513,7 @@ class Merger:
             if fit.normal is not None:  # the LP's first working set: nearest along it
                 hint, first = fit.normal, WORKING_SET_WIDE
         if kept is None and len(Mi) + len(Ci) > WORKING_SET_MIN:
-            kept = (HullGapLP(XM, XC), False, None)
+            kept = (hull_gap_model(XM, XC, self.lp_engine), False, None)
         return _LPTask(c, Ci, XC, kept, hint, seed, first)
 
     def _submit(self, task: _LPTask, Mi: np.ndarray, XM: np.ndarray) -> Future:
@@ -566,7 +571,7 @@ class Merger:
                     return lp, flip, part
         return None
 
-    def _keep(self, key: tuple[int, int], lp: HullGapLP) -> None:
+    def _keep(self, key: tuple[int, int], lp: HullGapModel) -> None:
         if lp.broken:
             return
         self._unkeep(key)
@@ -577,7 +582,7 @@ class Merger:
         while len(self.lps) > LP_MODELS:
             self._unkeep(next(iter(self.lps)))
 
-    def _unkeep(self, key: tuple[int, int]) -> HullGapLP | None:
+    def _unkeep(self, key: tuple[int, int]) -> HullGapModel | None:
         lp = self.lps.pop(key, None)
         if lp is not None:
             for u in key:
@@ -731,6 +736,8 @@ class Merger:
     def _run(self, progress=None, tid=None) -> None:
         step = 0
         while self.heap:
+            if self.stop_at is not None and self.merges >= self.stop_at:
+                return
             _, _, _, s, ver = heapq.heappop(self.heap)
             if not self.active[s] or ver != self.version[s]:
                 continue
