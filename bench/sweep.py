@@ -1,9 +1,9 @@
 """Wall time of one small sweep run sequentially vs the ``local`` executor with 2 workers, and the
 per-cell overhead of ``ray`` vs ``local``.
 
-    python bench/sweep.py [--model minilm-l3] [--seeds 4] [--max-train 2000] [--no-ray]
+    python bench/sweep.py [--model minilm-l3] [--seeds 4] [--max-train 2000] [--sizes 64] [--no-ray]
 
-The sweep is ss-role and ss-fxn × the classifier probe (one 64-unit layer, one seed, one torch
+The sweep is ss-role and ss-fxn × the classifier probe (one ``--sizes`` layer, one seed, one torch
 thread per cell) × layers ``all`` × ``--seeds`` seeds. Vectors are encoded once before timing (a
 warm-up sweep), so the timed sweeps are CPU-bound probe fits. Each timed sweep is a fresh
 ``ftprobe sweep run`` process (what a user runs: start-up, imports and task loading included).
@@ -51,7 +51,7 @@ def tiny_bert(folder: Path) -> str:
     return str(folder)
 
 
-def spec_doc(model: str, out: Path, seeds: int, max_train: int) -> dict:
+def spec_doc(model: str, out: Path, seeds: int, max_train: int, sizes: str = "64") -> dict:
     return {
         "sweep": {"name": out.name, "out": str(out)},
         "axes": {
@@ -63,7 +63,7 @@ def spec_doc(model: str, out: Path, seeds: int, max_train: int) -> dict:
         "probes": [
             {
                 "name": "classifier",
-                "options": {"sizes": "64", "l2": "1e-4", "seeds": 1, "threads": 1},
+                "options": {"sizes": sizes, "l2": "1e-4", "seeds": 1, "threads": 1},
             }
         ],
         "settings": {"max_train": max_train},
@@ -122,6 +122,7 @@ def main() -> None:
     ap.add_argument("--model", help="encoder (default: a random 2-layer BERT)")
     ap.add_argument("--seeds", type=int, default=4, help="seeds per (task): cells = 2 x seeds")
     ap.add_argument("--max-train", type=int, default=2000)
+    ap.add_argument("--sizes", default="64", help="the classifier's hidden layers (cell cost)")
     ap.add_argument("--no-ray", action="store_true")
     args = ap.parse_args()
     os.environ.setdefault("FTPROBE_QUIET", "1")
@@ -130,7 +131,9 @@ def main() -> None:
         model = args.model or tiny_bert(root / "tiny-bert")
         run_sweep(spec(model, root / "warm", 1, 10), executor="local", workers=1)  # encode once
         cells = 2 * args.seeds
-        doc = lambda name: spec_doc(model, root / name, args.seeds, args.max_train)  # noqa: E731
+        doc = lambda name: spec_doc(  # noqa: E731
+            model, root / name, args.seeds, args.max_train, args.sizes
+        )
         seq = timed(doc("seq"), root, "local", 1)
         par = timed(doc("par"), root, "local", 2)
         print(f"sweep of {cells} cells ({os.cpu_count()} cores):")
