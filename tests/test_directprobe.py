@@ -657,3 +657,38 @@ def test_registered_through_the_entry_point():
 
     spec = probes().get("directprobe")
     assert isinstance(spec.factory(), DirectProbe)
+
+
+def test_clusters_do_not_depend_on_the_kept_blocks_of_members(monkeypatch):
+    """Members' vectors kept in contiguous blocks (spliced for a union with a few points,
+    read for the certificates and LPs, the least recently used dropped) are the gathered
+    rows exactly: the same unions, clusters and LP calls as without blocks, and the
+    reference's clusters."""
+    from ftprobe.plugins.probes.directprobe import merger
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(360, 80))
+    y = rng.integers(0, 4, 360)
+    real, spliced = merger.Merger._union, []
+
+    def check(self, s, t):
+        out = real(self, s, t)
+        Mi, XM = out[0], out[1]
+        assert np.array_equal(XM, self.X[Mi])
+        spliced.append(self.xblocks.get(self._by_size(s, t)[0]) is not None)
+        return out
+
+    monkeypatch.setattr(merger.Merger, "_union", check)
+    runs = []
+    for least, rows in ((10**9, 1 << 16), (2, 1 << 16), (2, 64)):
+        monkeypatch.setattr(merger, "BLOCK_MIN", least)
+        monkeypatch.setattr(merger, "BLOCK_ROWS", rows)
+        spliced.clear()
+        runs.append(directprobe_clusters(X, y, show_progress=False))
+        assert any(spliced) == (least == 2)
+    for run in runs[1:]:
+        assert np.array_equal(run.assign, runs[0].assign)
+        assert (run.lp_calls, run.merges, run.rejected) == (
+            runs[0].lp_calls, runs[0].merges, runs[0].rejected,
+        )  # fmt: skip
+    assert np.array_equal(runs[0].assign, reference_clusters(X, y).assign)
