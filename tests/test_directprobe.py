@@ -139,6 +139,77 @@ def test_failed_least_squares_fit_gives_a_normal_towards_p():
         assert lsq_fit(P[1:], Q, 20).plane is not None
 
 
+def _lsq_fit_plain(P, Q, iters, moments):
+    """The least-squares fit as first written (scipy's cho_factor, fresh arrays each
+    refit): the reference the lean loop must match bit for bit."""
+    from scipy.linalg import LinAlgError, cho_factor, cho_solve
+    from scipy.linalg.blas import dsyrk
+
+    from ftprobe.plugins.probes.directprobe.geometry import LSQ_GROWTH, LSQ_MARGIN, LsqFit
+
+    nP, nQ, d = len(P), len(Q), P.shape[1]
+    n, k = nP + nQ, d + 1
+    best, fewest = None, n + 1
+    mP, mQ = moments
+    o = (mP.s + mQ.s) / n
+    H = np.zeros((k, k))
+    H[:d, :d] = mP.M + mQ.M - n * np.outer(o, o)
+    H[d, d] = n
+    rhs = np.r_[mP.s - nP * o - (mQ.s - nQ * o), nP - nQ]
+    c = np.ones(n)
+    for _ in range(iters):
+        try:
+            Hr = H.copy()
+            Hr[np.diag_indices(k)] += 1e-8 * np.trace(H) / k
+            z = cho_solve(cho_factor(Hr, lower=False, check_finite=False), rhs, check_finite=False)
+        except LinAlgError:
+            return LsqFit(None, best)
+        w, b = z[:d], float(z[d] - o @ z[:d])
+        pw, qw = P @ w, Q @ w
+        m = np.r_[pw + b, -(qw + b)]
+        if m.min() > 0.0:
+            return LsqFit((w, b), w, float(pw.min()), float(qw.max()))
+        wrong = int(np.count_nonzero(m <= 0.0))
+        if wrong < fewest:
+            best, fewest = w, wrong
+        up = np.flatnonzero(m < LSQ_MARGIN)
+        sign = np.where(up < nP, 1.0, -1.0)
+        rows = np.concatenate([P[up[up < nP]], Q[up[up >= nP] - nP]])
+        A = np.c_[rows - o, np.ones(len(up))]
+        g = (LSQ_GROWTH - 1.0) * c[up]
+        H = dsyrk(1.0, A * np.sqrt(g)[:, None], beta=1.0, c=H, trans=1, overwrite_c=1)
+        rhs = rhs + (g * sign) @ A
+        c[up] *= LSQ_GROWTH
+    return LsqFit(None, best)
+
+
+def test_least_squares_fit_is_bit_identical_to_the_plain_loop():
+    """The lean least-squares loop (Fortran-order buffers, LAPACK called directly) returns
+    the plain loop's planes, normals and slabs bit for bit, separating or not, with and
+    without refits: the merger's stored planes and so its clusters cannot change."""
+    from ftprobe.plugins.probes.directprobe.geometry import Moments, lsq_fit
+
+    rng = np.random.default_rng(11)
+    d, outcomes = 24, []
+    for shift, inside in ((8.0, False), (4.0, False), (1.2, False), (4.0, True)):
+        P = rng.normal(size=(180, d)) + np.r_[shift, np.zeros(d - 1)]
+        Q = rng.normal(size=(150, d))
+        if inside:
+            P[0] = Q.mean(axis=0)
+        mo = (Moments.of(P), Moments.of(Q))
+        for iters in (1, 20):
+            got, want = lsq_fit(P, Q, iters, mo), _lsq_fit_plain(P, Q, iters, mo)
+            assert (got.plane is None) == (want.plane is None)
+            if want.plane is not None:
+                assert np.array_equal(got.plane[0], want.plane[0])
+                assert got.plane[1] == want.plane[1]
+                assert (got.lo, got.hi) == (want.lo, want.hi)
+            assert np.array_equal(got.normal, want.normal)
+            outcomes.append(got.plane is not None)
+    # separating at once; only after refits; never (overlapping sets; a point inside Q)
+    assert outcomes == [True, True, False, True, False, False, False, False]
+
+
 def test_stored_slab_certifies_a_point_inside_it():
     """A plane found earlier between two clusters keeps its slab: a new point of one of them
     inside the slab (even past the mid-plane) is certified with the union's slab; a point past
@@ -586,3 +657,38 @@ def test_registered_through_the_entry_point():
 
     spec = probes().get("directprobe")
     assert isinstance(spec.factory(), DirectProbe)
+
+
+def test_clusters_do_not_depend_on_the_kept_blocks_of_members(monkeypatch):
+    """Members' vectors kept in contiguous blocks (spliced for a union with a few points,
+    read for the certificates and LPs, the least recently used dropped) are the gathered
+    rows exactly: the same unions, clusters and LP calls as without blocks, and the
+    reference's clusters."""
+    from ftprobe.plugins.probes.directprobe import merger
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(360, 80))
+    y = rng.integers(0, 4, 360)
+    real, spliced = merger.Merger._union, []
+
+    def check(self, s, t):
+        out = real(self, s, t)
+        Mi, XM = out[0], out[1]
+        assert np.array_equal(XM, self.X[Mi])
+        spliced.append(self.xblocks.get(self._by_size(s, t)[0]) is not None)
+        return out
+
+    monkeypatch.setattr(merger.Merger, "_union", check)
+    runs = []
+    for least, rows in ((10**9, 1 << 16), (2, 1 << 16), (2, 64)):
+        monkeypatch.setattr(merger, "BLOCK_MIN", least)
+        monkeypatch.setattr(merger, "BLOCK_ROWS", rows)
+        spliced.clear()
+        runs.append(directprobe_clusters(X, y, show_progress=False))
+        assert any(spliced) == (least == 2)
+    for run in runs[1:]:
+        assert np.array_equal(run.assign, runs[0].assign)
+        assert (run.lp_calls, run.merges, run.rejected) == (
+            runs[0].lp_calls, runs[0].merges, runs[0].rejected,
+        )  # fmt: skip
+    assert np.array_equal(runs[0].assign, reference_clusters(X, y).assign)

@@ -148,9 +148,13 @@ def lsq_fit(
     iters: int = 6,
     moments: tuple[Moments, Moments] | None = None,
 ) -> LsqFit:
-    """``lsq_plane`` that also returns a normal when no plane separates (see ``LsqFit``)."""
-    from scipy.linalg import LinAlgError, cho_factor, cho_solve
+    """``lsq_plane`` that also returns a normal when no plane separates (see ``LsqFit``).
+
+    The arithmetic is fixed (the same LAPACK and BLAS calls on the same values in every
+    version, so the planes are bit-reproducible); the matrices are kept in Fortran order and
+    the buffers reused, so no call copies them."""
     from scipy.linalg.blas import dsyrk
+    from scipy.linalg.lapack import dpotrf, dpotrs
 
     nP, nQ, d = len(P), len(Q), P.shape[1]
     n, k = nP + nQ, d + 1
@@ -160,32 +164,46 @@ def lsq_fit(
     mP, mQ = moments if moments is not None else (Moments.of(P), Moments.of(Q))
     o = (mP.s + mQ.s) / n
     # normal matrix of the rows (x - o, 1), upper triangle: the centred scatter and the count
-    H = np.zeros((k, k))
+    H = np.zeros((k, k), order="F")
     H[:d, :d] = mP.M + mQ.M - n * np.outer(o, o)
     H[d, d] = n
     rhs = np.r_[mP.s - nP * o - (mQ.s - nQ * o), nP - nQ]  # sum of the rows' targets
     c = np.ones(n)  # row weights
+    Hr = np.empty_like(H)
+    diag = Hr.reshape(-1, order="F")[:: k + 1]  # (a view)
+    m = np.empty(n)
     for _ in range(iters):
-        try:  # (A1^T C A1 + lam) z = A1^T C t, with H = A1^T C A1 and rhs kept up to date
-            Hr = H.copy()
-            Hr[np.diag_indices(k)] += 1e-8 * np.trace(H) / k
-            z = cho_solve(cho_factor(Hr, lower=False, check_finite=False), rhs, check_finite=False)
-        except LinAlgError:
+        # (A1^T C A1 + lam) z = A1^T C t, with H = A1^T C A1 and rhs kept up to date
+        Hr[...] = H
+        diag += 1e-8 * np.trace(H) / k
+        L, info = dpotrf(Hr, lower=0, clean=0, overwrite_a=1)
+        if info > 0:  # (not positive definite)
             return LsqFit(None, best)
+        z, info = dpotrs(L, rhs, lower=0)
+        if info != 0:
+            raise ValueError(f"illegal value in {-info}th argument of potrs")
         w, b = z[:d], float(z[d] - o @ z[:d])
         pw, qw = P @ w, Q @ w
-        m = np.r_[pw + b, -(qw + b)]
+        np.add(pw, b, out=m[:nP])
+        np.add(qw, b, out=m[nP:])
+        np.negative(m[nP:], out=m[nP:])
         if m.min() > 0.0:  # (the strict separation test itself, on these same products)
             return LsqFit((w, b), w, float(pw.min()), float(qw.max()))
         wrong = int(np.count_nonzero(m <= 0.0))
         if wrong < fewest:
             best, fewest = w, wrong
         up = np.flatnonzero(m < LSQ_MARGIN)  # these rows' weights grow: rank updates
-        sign = np.where(up < nP, 1.0, -1.0)
-        rows = np.concatenate([P[up[up < nP]], Q[up[up >= nP] - nP]])  # up is sorted
-        A = np.c_[rows - o, np.ones(len(up))]
+        cut = int(np.searchsorted(up, nP))  # (up is sorted: P's rows first)
+        sign = np.ones(len(up))
+        sign[cut:] = -1.0
+        A = np.empty((len(up), k))
+        A[:cut, :d] = P[up[:cut]]
+        A[cut:, :d] = Q[up[cut:] - nP]
+        A[:, :d] -= o
+        A[:, d] = 1.0
         g = (LSQ_GROWTH - 1.0) * c[up]
-        H = dsyrk(1.0, A * np.sqrt(g)[:, None], beta=1.0, c=H, trans=1, overwrite_c=1)
+        As = np.multiply(A, np.sqrt(g)[:, None], out=np.empty_like(A, order="F"))
+        H = dsyrk(1.0, As, beta=1.0, c=H, trans=1, overwrite_c=1)
         rhs = rhs + (g * sign) @ A
         c[up] *= LSQ_GROWTH
     return LsqFit(None, best)

@@ -18,6 +18,11 @@ centroid hyperplane and a least-squares fit come next; the LP is the last resort
 the support points of the hyperplanes found earlier for the parts of the union (or for earlier
 versions of them and of the other cluster), or, with none, from the points nearest the other
 side along the failed least-squares fit's normal.
+
+Large clusters keep their members' vectors in one contiguous block (least recently used
+dropped past ``BLOCK_ROWS`` rows): the certificates and LPs read it instead of gathering the
+rows each test, and a union with a few new points is the block with them spliced in (the same
+rows, so nothing downstream changes).
 """
 
 from __future__ import annotations
@@ -61,6 +66,9 @@ LSQ_ITERS = 20  # reweighted least-squares fits tried before an LP (each far che
 LP_MODELS = 64  # hull-gap models kept for cluster pairs (least recently used dropped)
 MOMENTS_MIN = 512  # clusters this large keep their moments for least-squares fits
 MOMENTS_KEPT = 64  # (the least recently used dropped)
+BLOCK_MIN = 256  # clusters this large keep their points' vectors in one contiguous block
+BLOCK_ROWS = 1 << 16  # rows kept in such blocks in all (the least recently used dropped)
+BLOCK_SPLICE = 16  # a union with a kept block and at most this many other points is spliced
 LP_AHEAD = 2  # LP tests of one merge started before the first of them is waited for
 LP_THREADS = 0  # threads they run on (0: one per core, at most LP_AHEAD; 1: inline)
 # a model used in a test: (model, whether its P side is the other label's cluster, the part of
@@ -267,6 +275,7 @@ class Merger:
         self.lp_keys: dict[int, set[tuple[int, int]]] = {}
         # moments of large clusters: slot -> (the members they are of, moments)
         self.moments: OrderedDict[int, tuple[np.ndarray, Moments]] = OrderedDict()
+        self._no_blocks()
         self.merges = self.rejected = 0
         self.stop_at: int | None = None  # stop after this many merges (benches: a snapshot)
         self._pool: ThreadPoolExecutor | None = None
@@ -307,7 +316,46 @@ class Merger:
         state = self.__dict__.copy()
         state["lps"], state["lp_keys"], state["moments"] = OrderedDict(), {}, OrderedDict()
         state["_pool"] = None
+        for k in ("xblocks", "xblock_rows"):
+            state.pop(k, None)
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._no_blocks()
+
+    # ------------------------------------------------------------ members' vectors
+    def _no_blocks(self) -> None:
+        """Start with no kept blocks of members' vectors (a cache: see ``_points``)."""
+        self.xblocks: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.xblock_rows = 0
+
+    def _points(self, u: int) -> np.ndarray:
+        """The vectors of cluster u's members, in member order (read-only). A large cluster
+        keeps them in one block, so the tests that read it do not gather them each time."""
+        Xu = self.xblocks.get(u)
+        if Xu is not None:
+            self.xblocks.move_to_end(u)
+            return Xu
+        Xu = self.X[self.members[u]]
+        self._keep_block(u, Xu)
+        return Xu
+
+    def _keep_block(self, u: int, Xu: np.ndarray) -> None:
+        """Keep Xu as u's block (when u is large enough), dropping u's old one."""
+        self._drop_block(u)
+        if not BLOCK_MIN <= len(Xu) <= BLOCK_ROWS // 4:
+            return
+        Xu.flags.writeable = False
+        self.xblocks[u] = Xu
+        self.xblock_rows += len(Xu)
+        while self.xblock_rows > BLOCK_ROWS:
+            self.xblock_rows -= len(self.xblocks.popitem(last=False)[1])
+
+    def _drop_block(self, u: int) -> None:
+        old = self.xblocks.pop(u, None)
+        if old is not None:
+            self.xblock_rows -= len(old)
 
     # ------------------------------------------------------------ nearest neighbours
     def _set(self, s: int, p: int, d: float) -> None:
@@ -463,7 +511,7 @@ class Merger:
             W = cM - self.cent[chunk]
             lowM = (XM @ W.T).min(axis=0)
             for j, c in enumerate(chunk):
-                hi = float((self.X[self.members[c]] @ W[j]).max())
+                hi = float((self._points(c) @ W[j]).max())
                 if lowM[j] > hi:
                     self.avoided["centroid_certificate"] += 1
                     found[c] = (W[j], float(lowM[j]), hi, None, None)
@@ -493,7 +541,7 @@ class Merger:
         """The LP test of s ∪ t against c, ready to run; None when a least-squares fit
         separates them (its plane then joins ``found``)."""
         Ci = self.members[c]
-        XC = self.X[Ci]
+        XC = self._points(c)
         # the support of planes found for earlier versions of the parts and c starts the LP
         hint, seed = self._seed(self._stored_planes(s, t, c), Mi, Ci)
         if hint is None:
@@ -704,7 +752,17 @@ class Merger:
         """Members, their vectors, the canonical centroid and a bounding radius of s ∪ t."""
         # (two sorted runs: the stable sort merges them in linear time)
         Mi = np.sort(np.concatenate([self.members[s], self.members[t]]), kind="stable")
-        XM = self.X[Mi]
+        big, small = self._by_size(s, t)
+        Xb, few = self.xblocks.get(big), self.members[small]
+        if Xb is not None and len(few) <= BLOCK_SPLICE:  # the few rows spliced into the block
+            at = np.searchsorted(self.members[big], few).tolist()
+            pieces, prev = [], 0
+            for i, a in enumerate(at):
+                pieces += [Xb[prev:a], self.X[few[i] : few[i] + 1]]
+                prev = a
+            XM = np.concatenate([*pieces, Xb[prev:]])
+        else:
+            XM = self.X[Mi]
         cM = XM.mean(axis=0)
         if len(Mi) <= EXACT_RADIUS_MAX:  # |x - c|^2 from the kept norms, rounding bounded
             n2, c2 = self.xn2[Mi], float(cM @ cM)
@@ -755,7 +813,7 @@ class Merger:
                 self._rescan(s)
                 self._rescan(t)
             else:
-                self._merge(s, t, Mi, cM, rM, planes, used)
+                self._merge(s, t, Mi, XM, cM, rM, planes, used)
                 if progress is not None:
                     progress.advance(tid)
             step += 1
@@ -771,6 +829,7 @@ class Merger:
         s: int,
         t: int,
         Mi: np.ndarray,
+        XM: np.ndarray,
         cM: np.ndarray,
         rM: float,
         planes: dict[int, _Plane],
@@ -787,6 +846,8 @@ class Merger:
         blk = self.blocks[a]
         self.merges += 1
         self.members[s], self.members[t] = Mi, Mi[:0]
+        self._drop_block(t)
+        self._keep_block(s, XM)
         self.cent[s], self.rad[s] = cM, rM
         self.active[t] = False
         self.cver[s] += 1
