@@ -76,6 +76,21 @@ def _reduced_costs(y, cols, side, n, d, dj):
 
 
 @njit(cache=True, nogil=True)
+def _price(nv, pos, eligible, dj, weights, tol_d):
+    """Devex pricing: the eligible nonbasic variable of largest dj^2 / weight among those with
+    dj < -tol_d (the first on ties), or -1 when none improves."""
+    q = -1
+    best = 0.0
+    for j in range(nv):
+        if pos[j] < 0 and eligible[j] and dj[j] < -tol_d:
+            score = dj[j] * dj[j] / weights[j]
+            if score > best:
+                best = score
+                q = j
+    return q
+
+
+@njit(cache=True, nogil=True)
 def _iterate(
     cols, side, n, d, eligible, head, pos, binv, xb, y, dj, weights, tol_p, tol_d, max_steps
 ):
@@ -89,25 +104,12 @@ def _iterate(
     aq = np.empty(m)
     rowr = np.empty(nv)
     for step in range(max_steps):
-        # Devex pricing
-        q = -1
-        best = 0.0
-        for j in range(nv):
-            if pos[j] < 0 and eligible[j] and dj[j] < -tol_d:
-                score = dj[j] * dj[j] / weights[j]
-                if score > best:
-                    best = score
-                    q = j
+        q = _price(nv, pos, eligible, dj, weights, tol_d)
         if q < 0:
             # confirm on freshly computed reduced costs before calling it optimal
             y[:] = _duals(head, binv, d)
             _reduced_costs(y, cols, side, n, d, dj)
-            for j in range(nv):
-                if pos[j] < 0 and eligible[j] and dj[j] < -tol_d:
-                    score = dj[j] * dj[j] / weights[j]
-                    if score > best:
-                        best = score
-                        q = j
+            q = _price(nv, pos, eligible, dj, weights, tol_d)
             if q < 0:
                 return OPTIMAL, step
         # the entering column in the current basis
