@@ -12,7 +12,7 @@ the task and encoder descriptions, the study's config) stay JSON objects inside 
 from __future__ import annotations
 
 import json
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Self, get_type_hints
 
@@ -31,7 +31,7 @@ class Record:
     OLDEST: ClassVar[int] = 1  # the oldest schema version this reader still accepts
 
     def to_json(self) -> Json:
-        return {"kind": self.KIND, "schema_version": self.SCHEMA, **_plain(self)}
+        return {"kind": self.KIND, "schema_version": self.SCHEMA, **asdict(self)}
 
     @classmethod
     def from_json(cls, doc: Json, where: str = "result") -> Self:
@@ -44,17 +44,6 @@ class Record:
                 f"({cls.OLDEST}..{cls.SCHEMA}); upgrade ftprobe or rerun the study"
             )
         return _build(cls, doc, where)
-
-
-def _plain(obj: Any) -> Any:
-    """Dataclasses to JSON objects, recursively (None-valued optional extras kept)."""
-    if hasattr(obj, "__dataclass_fields__"):
-        return {f.name: _plain(getattr(obj, f.name)) for f in fields(obj)}
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    return obj
 
 
 def _build(cls: type, doc: Json, where: str) -> Any:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ftprobe import atomic
 from ftprobe.engine.probing import layer_indices, probe_spec
-from ftprobe.engine.rundir import DEFAULT_RUNS_DIR, LAYER_FILE, layer_dir, slug
+from ftprobe.engine.rundir import DEFAULT_RUNS_DIR, read_layer, slug
 from ftprobe.engine.stats import min_distance_change
 from ftprobe.errors import FtprobeError
 from ftprobe.pluginmanager import default_probe, encoders, tasks
@@ -145,23 +144,26 @@ def cell_dir(cfg: MatrixConfig, out: Path, row: str, col: str) -> Path:
 
 
 def read_cell(out: Path, cell: Cell) -> dict[str, Any] | None:
-    """A finished cell: the probed layer, its metrics and typed parts, the encoder."""
+    """A finished cell: the probed layer, its main metric, its geometry part, the encoder."""
     d = cell.directory(out)
     try:
         rec = read_record(d / RUN_RESULT)
-        if not isinstance(rec, RunRecord) or not rec.complete:
-            return None
-        (layer, entry), *_ = rec.layers.items()
-        parts = json.loads((layer_dir(d, int(layer)) / LAYER_FILE).read_text()).get("parts", {})
-    except (FtprobeError, OSError, ValueError):
+    except FtprobeError:
         return None
+    if not isinstance(rec, RunRecord) or not rec.complete or len(rec.layers) != 1:
+        return None
+    layer = int(next(iter(rec.layers)))
+    done = read_layer(d, layer, rec.key)
+    if done is None:
+        return None
+    entry, result = done
     return {
         "id": cell.id,
         "dir": str(Path("cells") / cell.id),
-        "layer": int(layer),
+        "layer": layer,
         "main_metric": entry["main_metric"],
         "value": entry.get(entry["main_metric"]),
-        "parts": parts,
+        "geometry": result.geometry,
         "encoder": {"name": rec.encoder["name"], "fingerprint": rec.encoder["fingerprint"]},
     }
 
@@ -193,7 +195,7 @@ def assemble(cfg: MatrixConfig, out: Path, cells: list[Cell]) -> MatrixRecord:
     main = next((c["main_metric"] for c in task_cells.values() if c), None)
     values = [[(task_cells[r, c] or {}).get("value") for c in cols] for r in rows]
     md = None
-    if any(c and c["parts"].get("geometry") for c in task_cells.values()):
+    if any(c and c["geometry"] for c in task_cells.values()):
         md = []
         for r in rows:
             line = []
@@ -203,8 +205,8 @@ def assemble(cfg: MatrixConfig, out: Path, cells: list[Cell]) -> MatrixRecord:
                     line.append(None)
                     continue
                 ch = min_distance_change(
-                    (base["parts"].get("geometry") or {}).get("label_min_distance") or {},
-                    (cell["parts"].get("geometry") or {}).get("label_min_distance") or {},
+                    base["geometry"].label_min_distance if base["geometry"] else {},
+                    cell["geometry"].label_min_distance if cell["geometry"] else {},
                 )
                 line.append({k: ch[k] for k in ("increased", "decreased", "mean_change")})
             md.append(line)
