@@ -69,6 +69,10 @@ def main() -> None:
     )
     print(f"phases (s): {fast.phase_seconds}")
     print(f"LP engine: {fast.lp_engine}")
+    print(
+        f"gray-zone rule: smallest certified gap {fast.smallest_gap:.3e} (threshold "
+        f"{fast.touch:.0e}, units of the run's scale), {fast.gray_zone} pairs in the gray zone"
+    )
     digest = hashlib.sha256(np.ascontiguousarray(fast.assign, dtype=np.int64).tobytes())
     print(f"clusters hash: {digest.hexdigest()[:12]}")
     if args.ewt or args.no_ref:

@@ -210,6 +210,42 @@ def test_least_squares_fit_is_bit_identical_to_the_plain_loop():
     assert outcomes == [True, True, False, True, False, False, False, False]
 
 
+def test_grown_least_squares_equations_are_those_of_the_union():
+    """A fit of grown sets starts from the equations of an earlier fit of subsets
+    (``lsq_grow``): with unit weights they are the union's own normal equations (same plane
+    as a cold fit, up to rounding), and a point that joined on the wrong side is weighted
+    up until a plane separates everything."""
+    from ftprobe.plugins.probes.directprobe.geometry import Moments, lsq_fit, lsq_grow
+
+    rng = np.random.default_rng(5)
+    d = 16
+    P = rng.normal(size=(200, d)) + np.r_[12.0, np.zeros(d - 1)]
+    Q = rng.normal(size=(160, d))
+    first = lsq_fit(P[:190], Q[:150], 1)
+    assert first.state is not None and np.all(first.state.c == 1.0)
+    new_p, new_q = np.arange(190, 200), np.arange(150, 160)
+    grown = lsq_grow(first.state, P, Q, new_p, new_q, np.ones(200), np.ones(160))
+    warm = lsq_fit(P, Q, 1, start=grown)
+    cold = lsq_fit(P, Q, 1, moments=(Moments.of(P), Moments.of(Q)))
+    assert warm.plane is not None and cold.plane is not None
+    assert np.allclose(warm.plane[0], cold.plane[0], rtol=1e-6, atol=1e-9)
+    assert np.isclose(warm.plane[1], cold.plane[1], rtol=1e-6, atol=1e-9)
+    # the earlier state's arrays are left as they were
+    assert np.all(first.state.c == 1.0) and first.state.H.shape == (d + 1, d + 1)
+    # a joining point past the old plane, still separable: refits weight it up
+    w, b = first.plane
+    x = P[0] - (P[0] @ w + b + 0.45) * w / (w @ w)
+    assert x @ w + b < 0.0 and (Q @ w + b).max() < x @ w + b - 0.05
+    P2 = np.r_[P[:190], x[None]]
+    grown = lsq_grow(first.state, P2, Q[:150], np.array([190]), np.zeros(0, int),
+                     np.r_[first.state.c[:190], 1.0], first.state.c[190:])  # fmt: skip
+    fit = lsq_fit(P2, Q[:150], 20, start=grown)
+    assert fit.plane is not None and fit.state is not None and fit.state.c[190] > 1.0
+    assert (
+        (P2 @ fit.plane[0] + fit.plane[1]).min() > 0 > (Q[:150] @ fit.plane[0]).max() + fit.plane[1]
+    )
+
+
 def test_stored_slab_certifies_a_point_inside_it():
     """A plane found earlier between two clusters keeps its slab: a new point of one of them
     inside the slab (even past the mid-plane) is certified with the union's slab; a point past
@@ -363,9 +399,10 @@ def test_working_set_plane_when_the_solution_plane_fails():
     model.add(P[iP], iP, Q[iQ], iQ)
     assert model.solve(P, np.arange(300), Q, np.arange(200)) is not None
     for live in (model, None):
-        plane, sp, sq = _working_set_plane(live, P, np.arange(300), Q, np.arange(200), iP, iQ,
-                                           LPStats())  # fmt: skip
+        plane, sp, sq, widest = _working_set_plane(live, P, np.arange(300), Q, np.arange(200),
+                                                   iP, iQ, LPStats())  # fmt: skip
         assert (P[iP] @ plane[0]).min() > (Q[iQ] @ plane[0]).max()
+        assert widest == (live is not None)  # (the margin LP's plane is not the widest)
     Q[0] = P[0]  # a shared point: the working set's hulls meet
     assert _working_set_plane(None, P, np.arange(300), Q, np.arange(200), iP, iQ, LPStats()) is None
 
@@ -542,6 +579,7 @@ def test_fast_clustering_equals_the_reference_in_high_dimension():
     ref = reference_clusters(X, y)
     assert np.array_equal(fast.assign, ref.assign)
     assert fast.lp_calls < ref.lp_calls
+    assert fast.gray_zone == 0 and 1e-7 < fast.smallest_gap < 1.0
 
 
 def test_clusters_do_not_depend_on_the_lp_threads(monkeypatch):
@@ -594,6 +632,10 @@ def test_probe_contract_and_files():
     assert m["outside_min"]["a"] == m["outside_min"]["b"] == pytest.approx(m["vec"][0])
     assert m["inside_max"]["a"] >= m["inside_mean"]["a"] > 0
     assert res.main_metric == "accuracy" and 0.0 <= m["accuracy"] <= 1.0
+    # the gray-zone rule in the result: threshold, the smallest gap a separation relied on
+    # (two blobs 5 apart: far above it), no pair in the gray zone
+    gz = m["gray_zone"]
+    assert gz["touch"] == 1e-7 and gz["smallest_gap"] > 1e-3 and gz["pairs"] == 0
     for name in (
         "clusters.txt",
         "predictions.txt",

@@ -15,6 +15,14 @@ What is avoided, all without changing the answer:
   hyperplane, certifies separation before any LP; large LPs run on a growing working set;
 - rejected pairs are inherited by merged clusters (their union would contain the overlap);
 - points duplicated under another label can never merge and are frozen up front.
+Every decision is a float64 certificate, under one gray-zone rule (``geometry.run_touch``): two
+hulls whose L1 distance is at most ``touch`` = 1e-7 times the run's scale (the largest
+deviation of a coordinate from its mean) meet. An overlap is a common point of the two hulls
+within ``touch``; a separation is a plane whose gap (slab width over the max-norm of its
+normal, a lower bound of that distance) exceeds ``touch``. A plane that separates by less does
+not decide: the widest slab over all points (the hull-gap LP) does, and when even that is
+within ``touch`` the pair overlaps (counted as ``gray_zone``). So no engine, certificate or
+order can flip a decision, and the result records the smallest gap a decision relied on.
 The global closest-pair order is kept with one nearest-neighbour entry per cluster in a heap,
 rescanned lazily (merger.py): memory stays linear in the number of points.
 """
@@ -27,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .geometry import LPStats, canonical_dist, centroid_radius
+from .geometry import TOUCH, GrayZone, LPStats, canonical_dist, centroid_radius, run_touch
 from .labelpairs import label_conflicts
 from .merger import Merger
 
@@ -51,6 +59,11 @@ class ClusterResult:
     separable_label_pairs: int = 0
     label_pairs_checked: int = 0
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    # the gray-zone rule (see the module docstring), in units of the run's scale: its
+    # threshold (TOUCH), the smallest certified gap of a separation, overlaps it decided
+    touch: float = TOUCH
+    smallest_gap: float = float("inf")
+    gray_zone: int = 0
 
     @property
     def n_clusters(self) -> int:
@@ -112,6 +125,7 @@ def directprobe_clusters(
     frozen = frozen_points(X, y)
     pairs_checked = len(labels) * (len(labels) - 1) // 2
     phases: dict[str, float] = {}
+    gray = GrayZone(run_touch(X))
     with prog.bar("DirectProbe label pairs", total=pairs_checked) as p:
         conflicts, dirs = label_conflicts(
             X,
@@ -123,6 +137,7 @@ def directprobe_clusters(
             label_lp_limit,
             p if show_progress else None,
             lp_engine,
+            gray,
         )
     phases["label_pairs"] = time.perf_counter() - t0
     graph: dict[int, list[int]] = {a: [] for a in labels}
@@ -139,7 +154,8 @@ def directprobe_clusters(
     merges = rejected = 0
     pts = np.flatnonzero(involved)
     if len(pts):
-        merger = Merger(X, y, pts, frozen, graph, dirs, stats, avoided, lp_engine)
+        merger = Merger(X, y, pts, frozen, graph, dirs, stats, avoided, lp_engine, gray.touch)
+        merger.gray = gray
         with prog.bar("DirectProbe nearest neighbours", total=len(pts)) as p:
             merger.init_nn(p if show_progress else None, p.task_ids[0])
         phases["nearest_neighbours"] = time.perf_counter() - t0 - sum(phases.values())
@@ -177,4 +193,7 @@ def directprobe_clusters(
         separable_label_pairs=pairs_checked - len(conflicts),
         label_pairs_checked=pairs_checked,
         phase_seconds={k: round(v, 3) for k, v in phases.items()},
+        touch=TOUCH,
+        smallest_gap=gray.smallest / (gray.touch / TOUCH) if gray.touch > 0 else float("inf"),
+        gray_zone=stats.gray_zone,
     )

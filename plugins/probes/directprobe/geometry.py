@@ -43,6 +43,7 @@ class LPStats:
     lp_cold_cpu_s: float = 0.0  # of which: the dense engine's first bases, by HiGHS
     engine_pivots: int = 0  # simplex pivots of the dense engine
     engine_fallbacks: int = 0  # dense-engine solves that failed (HiGHS took over)
+    gray_zone: int = 0  # pairs a plane separated by at most the gray-zone threshold: overlaps
     shadow_solves: int = 0  # solves checked against HiGHS in shadow mode
 
     def add(self, other: LPStats) -> None:
@@ -117,16 +118,28 @@ LSQ_MARGIN = 0.5  # least squares: rows whose margin (target 1) is below this ar
 LSQ_GROWTH = 8.0  # by this factor per refit
 
 
+class LsqState(NamedTuple):
+    """The weighted normal equations of a least-squares fit: centre o, the matrix H and
+    right-hand side of the rows (x - o, 1) with targets +1 (P) and -1 (Q), and the row
+    weights c (P's rows, then Q's). A fit of grown sets starts from it (``lsq_grow``)."""
+
+    o: np.ndarray
+    H: np.ndarray
+    rhs: np.ndarray
+    c: np.ndarray
+
+
 class LsqFit(NamedTuple):
     """A least-squares fit: the plane when it strictly separates (else None) with its slab
     (as ``slab``), and the normal of the refit that misplaced the fewest points, P on its high
     side (None when the normal matrix was singular): a good direction to start an LP's
-    working set from."""
+    working set from. ``state``: with a plane, the equations that gave it."""
 
     plane: tuple[np.ndarray, float] | None
     normal: np.ndarray | None
     lo: float = 0.0
     hi: float = 0.0
+    state: LsqState | None = None
 
 
 def lsq_plane(
@@ -147,8 +160,11 @@ def lsq_fit(
     Q: np.ndarray,
     iters: int = 6,
     moments: tuple[Moments, Moments] | None = None,
+    start: LsqState | None = None,
 ) -> LsqFit:
     """``lsq_plane`` that also returns a normal when no plane separates (see ``LsqFit``).
+    ``start``: the equations of these rows to start from (``lsq_grow``: those of an earlier
+    fit of subsets, with the new rows at weight one), in place of unit weights.
 
     The arithmetic is fixed (the same LAPACK and BLAS calls on the same values in every
     version, so the planes are bit-reproducible); the matrices are kept in Fortran order and
@@ -161,14 +177,17 @@ def lsq_fit(
     if n <= k:
         return _lsq_gram(P, Q, iters)
     best, fewest = None, n + 1
-    mP, mQ = moments if moments is not None else (Moments.of(P), Moments.of(Q))
-    o = (mP.s + mQ.s) / n
-    # normal matrix of the rows (x - o, 1), upper triangle: the centred scatter and the count
-    H = np.zeros((k, k), order="F")
-    H[:d, :d] = mP.M + mQ.M - n * np.outer(o, o)
-    H[d, d] = n
-    rhs = np.r_[mP.s - nP * o - (mQ.s - nQ * o), nP - nQ]  # sum of the rows' targets
-    c = np.ones(n)  # row weights
+    if start is not None:
+        o, H, rhs, c = start
+    else:
+        mP, mQ = moments if moments is not None else (Moments.of(P), Moments.of(Q))
+        o = (mP.s + mQ.s) / n
+        # normal matrix of the rows (x - o, 1), upper triangle: the centred scatter and count
+        H = np.zeros((k, k), order="F")
+        H[:d, :d] = mP.M + mQ.M - n * np.outer(o, o)
+        H[d, d] = n
+        rhs = np.r_[mP.s - nP * o - (mQ.s - nQ * o), nP - nQ]  # sum of the rows' targets
+        c = np.ones(n)  # row weights
     Hr = np.empty_like(H)
     diag = Hr.reshape(-1, order="F")[:: k + 1]  # (a view)
     m = np.empty(n)
@@ -188,7 +207,7 @@ def lsq_fit(
         np.add(qw, b, out=m[nP:])
         np.negative(m[nP:], out=m[nP:])
         if m.min() > 0.0:  # (the strict separation test itself, on these same products)
-            return LsqFit((w, b), w, float(pw.min()), float(qw.max()))
+            return LsqFit((w, b), w, float(pw.min()), float(qw.max()), LsqState(o, H, rhs, c))
         wrong = int(np.count_nonzero(m <= 0.0))
         if wrong < fewest:
             best, fewest = w, wrong
@@ -207,6 +226,26 @@ def lsq_fit(
         rhs = rhs + (g * sign) @ A
         c[up] *= LSQ_GROWTH
     return LsqFit(None, best)
+
+
+def lsq_grow(
+    state: LsqState, P: np.ndarray, Q: np.ndarray, newP: np.ndarray, newQ: np.ndarray,
+    cP: np.ndarray, cQ: np.ndarray,
+) -> LsqState:  # fmt: skip
+    """The equations of ``state`` (a fit of subsets of P and Q) with the rows ``newP`` of P
+    and ``newQ`` of Q added at weight one; cP and cQ: the weights of all rows (the earlier
+    ones carried over). The state's arrays are left as they are."""
+    from scipy.linalg.blas import dsyrk
+
+    o, d = state.o, P.shape[1]
+    A = np.empty((len(newP) + len(newQ), d + 1), order="F")
+    A[: len(newP), :d] = P[newP]
+    A[len(newP) :, :d] = Q[newQ]
+    A[:, :d] -= o
+    A[:, d] = 1.0
+    H = dsyrk(1.0, A, beta=1.0, c=np.array(state.H, order="F"), trans=1, overwrite_c=1)
+    rhs = state.rhs + A[: len(newP)].sum(axis=0) - A[len(newP) :].sum(axis=0)
+    return LsqState(o, H, rhs, np.concatenate([cP, cQ]))
 
 
 def _lsq_gram(P: np.ndarray, Q: np.ndarray, iters: int) -> LsqFit:
@@ -266,6 +305,50 @@ GAP_TINY = 1e-9  # a working-set gap at or below this (scaled units) needs a tou
 TOUCH = 1e-7
 
 
+def run_touch(X: np.ndarray) -> float:
+    """The gray-zone rule's threshold for a clustering run of the rows of X: ``TOUCH`` times
+    the run's scale, the largest deviation of a coordinate from its mean (the max-norm of
+    x - mean(X) over the rows, computed without a copy of X). Two hulls whose L1 distance is at
+    most this count as meeting: a plane separates them only when its margin, divided by the
+    max-norm of its normal (a lower bound of that distance), exceeds it."""
+    if not len(X):
+        return 0.0
+    mu = X.mean(axis=0)
+    scale = max(float((X.max(axis=0) - mu).max()), float((mu - X.min(axis=0)).max()))
+    return TOUCH * (scale or 1.0)
+
+
+@dataclass
+class GrayZone:
+    """The gray-zone rule of one clustering run: hulls within ``touch`` (L1, ``run_touch``)
+    meet, so a certificate separates only when the gap it certifies exceeds ``touch``; the
+    smallest gap that did is kept (``smallest``, in the run's units). Read in one thread."""
+
+    touch: float
+    smallest: float = float("inf")
+
+    def wide(self, gap: float) -> bool:
+        """Whether a certified L1 gap separates (and keep it if it is the smallest)."""
+        if gap > self.touch:
+            self.smallest = min(self.smallest, gap)
+            return True
+        return False
+
+    def passed(self, gap: np.ndarray) -> np.ndarray:
+        """``wide`` for an array of gaps: the mask of those that separate."""
+        ok = gap > self.touch
+        if ok.any():
+            self.smallest = min(self.smallest, float(gap[ok].min()))
+        return ok
+
+
+def plane_gap(lo: float, hi: float, w: np.ndarray) -> float:
+    """The L1 distance between two sets that a plane with normal w certifies: P's lowest
+    projection lo above Q's highest hi, over the max-norm of w (|w.(p - q)| <= |w|_inf
+    |p - q|_1)."""
+    return (lo - hi) / float(np.abs(w).max())
+
+
 @dataclass
 class Separation:
     """Outcome of a separability test: the plane (P on its positive side) and, when an LP
@@ -278,6 +361,7 @@ class Separation:
     support_q: np.ndarray | None = None
     lo: float = 0.0  # with a plane: P's lowest projection on its normal
     hi: float = 0.0  # and Q's highest (lo > hi)
+    gray: bool = False  # an overlap by the gray-zone rule: the widest slab is within ``touch``
 
 
 def lp_separable(
@@ -302,6 +386,7 @@ def separate(
     ids: tuple[np.ndarray, np.ndarray] | None = None,
     first: int = WORKING_SET_STEP,
     engine: str | None = None,
+    touch: float | None = None,
 ) -> Separation:
     """Exact separability test (HiGHS LPs), counted as one call.
 
@@ -321,15 +406,21 @@ def separate(
     means infeasible for all). A model whose simplex stalled is marked ``broken``. A new model
     runs on ``engine`` (``hull_gap_model``: the dense simplex by default, HiGHS, or both in
     shadow mode).
+
+    ``touch``: the gray-zone rule's threshold (``run_touch``, in the units of P and Q): hulls
+    whose L1 distance is at most this meet, the LPs' common points are checked against it, and
+    a plane separates only when its certified gap (``plane_gap``) exceeds it; when the widest
+    slab over all points does not, the pair overlaps (``gray``). None: each LP's own scaled
+    ``TOUCH``, and any strictly separating plane counts.
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
     stats = stats if stats is not None else LPStats()
     stats.calls += 1
     if lp is None and len(P) + len(Q) <= WORKING_SET_MIN:
-        return _direct_separation(P, Q, stats)
+        return _direct_separation(P, Q, stats, touch)
     gP, gQ = ids if ids is not None else (np.arange(len(P)), np.arange(len(Q)))
-    model = lp if lp is not None else hull_gap_model(P, Q, engine)
+    model = lp if lp is not None else hull_gap_model(P, Q, engine, touch)
     model.charge = stats
     if model.size:
         if len(model.ids) > LP_COLUMNS_MAX:
@@ -350,6 +441,7 @@ def separate(
     live: HullGapModel | None = model
     plane = None  # a plane still to be checked (found again for the same working set)
     refined = False
+    widest = True  # the plane is the working set's widest slab (not a margin LP's)
     while True:
         if plane is None:
             stats.rounds += 1
@@ -360,34 +452,43 @@ def separate(
             if gap is None:  # stalled or unverified: the interior-point method on this set
                 model.broken = True  # (and on the later ones)
                 live = None
-                gap = _hull_gap(P[iP], Q[iQ])
+                gap = _hull_gap(P[iP], Q[iQ], touch)
                 if gap is not None:
                     gap = _Gap(gap.plane, iP[gap.support_p], iQ[gap.support_q])
             if gap is not None and gap.plane is None:  # the working sets' hulls meet: so do all
                 return Separation(False)
             if gap is None:  # undecided by the hull-gap LP: the margin LP decides
-                ok, plane = _lp_direct(P[iP], Q[iQ], stats)
+                ok, plane = _lp_direct(P[iP], Q[iQ], stats, touch)
                 if not ok:
                     return Separation(False)
                 sp, sq = iP, iQ
+                widest = False
             else:
                 plane, sp, sq = gap.plane, gap.support_p, gap.support_q
+                widest = True
             refined = False
         w, b = plane  # type: ignore[misc]
         pw, qw = P @ w, Q @ w
         mp, mq = pw + b, qw + b
-        if mp.min() > 0.0 and mq.max() < 0.0:
-            return Separation(True, (w, b), sp, sq, float(pw.min()), float(qw.max()))
+        apart = bool(mp.min() > 0.0 and mq.max() < 0.0)
+        if apart:
+            lo, hi = float(pw.min()), float(qw.max())
+            if touch is None or plane_gap(lo, hi, w) > touch:
+                return Separation(True, (w, b), sp, sq, lo, hi)
         # points beyond the working set's own extent along w: those that move the slab
         addP = np.setdiff1d(np.flatnonzero(mp < mp[iP].min()), iP)
         addQ = np.setdiff1d(np.flatnonzero(mq > mq[iQ].max()), iQ)
+        if apart and not len(addP) and not len(addQ):  # (gray zone: a gap within touch)
+            if widest:  # the working set's widest slab is that of all points
+                return _gray(stats)
+            return widest_separation(P, Q, stats, touch)  # type: ignore[arg-type]
         if not len(addP) and not len(addQ):  # the plane fails on the working set itself
             if refined:  # pragma: no cover - solver tolerance: decide on all points
-                return _direct_separation(P, Q, stats)
-            found = _working_set_plane(live, P, gP, Q, gQ, iP, iQ, stats)
+                return _direct_separation(P, Q, stats, touch)
+            found = _working_set_plane(live, P, gP, Q, gQ, iP, iQ, stats, touch)
             if found is None:
                 return Separation(False)
-            plane, sp, sq = found
+            plane, sp, sq, widest = found
             refined = True
             continue
         addP = addP[np.argsort(mp[addP], kind="stable")][:WORKING_SET_ADD]
@@ -406,11 +507,13 @@ def _working_set_plane(
     iP: np.ndarray,
     iQ: np.ndarray,
     stats: LPStats,
-) -> tuple[tuple[np.ndarray, float], np.ndarray, np.ndarray] | None:
+    touch: float | None = None,
+) -> tuple[tuple[np.ndarray, float], np.ndarray, np.ndarray, bool] | None:
     """A plane (and support) that separates the working set (rows iP of P, iQ of Q) when the
     hull-gap solution's does not, its gap being below the solver's tolerances: the kept model
     solved again with tight tolerances, else the margin LP on the working set. None when the
-    working set's hulls meet (so do all)."""
+    working set's hulls meet (so do all). The flag: whether the plane is the working set's
+    widest slab (the hull-gap LP's, not the margin LP's)."""
     if live is not None:
         gap = live.refine(P, gP, Q, gQ)
         if gap is not None:
@@ -418,17 +521,44 @@ def _working_set_plane(
                 return None
             lo, hi = slab(gap.plane[0], P[iP], Q[iQ])
             if lo > hi:
-                return gap.plane, gap.support_p, gap.support_q
-    ok, plane = _lp_direct(P[iP], Q[iQ], stats)
-    return (plane, iP, iQ) if ok else None  # type: ignore[return-value]
+                return gap.plane, gap.support_p, gap.support_q, True
+    ok, plane = _lp_direct(P[iP], Q[iQ], stats, touch)
+    return (plane, iP, iQ, False) if ok else None  # type: ignore[return-value]
 
 
-def _direct_separation(P: np.ndarray, Q: np.ndarray, stats: LPStats) -> Separation:
-    """One solve of the margin LP on all points, as a ``Separation`` (no support points)."""
-    ok, plane = _lp_direct(P, Q, stats)
+def _direct_separation(
+    P: np.ndarray, Q: np.ndarray, stats: LPStats, touch: float | None = None
+) -> Separation:
+    """One solve of the margin LP on all points, as a ``Separation`` (no support points);
+    a plane within ``touch`` leaves the decision to the widest slab (``widest_separation``)."""
+    ok, plane = _lp_direct(P, Q, stats, touch)
     if not ok:
         return Separation(False)
-    return Separation(True, plane, None, None, *slab(plane[0], P, Q))  # type: ignore[index]
+    lo, hi = slab(plane[0], P, Q)  # type: ignore[index]
+    if touch is not None and plane_gap(lo, hi, plane[0]) <= touch:  # type: ignore[index]
+        return widest_separation(P, Q, stats, touch)
+    return Separation(True, plane, None, None, lo, hi)
+
+
+def _gray(stats: LPStats) -> Separation:
+    """An overlap by the gray-zone rule (counted)."""
+    stats.gray_zone += 1
+    return Separation(False, gray=True)
+
+
+def widest_separation(P: np.ndarray, Q: np.ndarray, stats: LPStats, touch: float) -> Separation:
+    """Decide a pair whose separating plane is within ``touch``: the hull-gap LP on all points
+    (interior-point method, crossover) gives the widest slab; its plane separates when its
+    certified gap exceeds ``touch``, else the hulls meet or the pair is in the gray zone."""
+    gap = _hull_gap(P, Q, touch)
+    if gap is not None and gap.plane is None:
+        return Separation(False)
+    if gap is not None:
+        w, b = gap.plane
+        lo, hi = slab(w, P, Q)
+        if lo + b > 0.0 and hi + b < 0.0 and plane_gap(lo, hi, w) > touch:
+            return Separation(True, (w, b), gap.support_p, gap.support_q, lo, hi)
+    return _gray(stats)
 
 
 class _Gap(NamedTuple):
@@ -460,24 +590,27 @@ def _exact_weights(Ps: np.ndarray, Qs: np.ndarray) -> np.ndarray:
     return lstsq(M, rhs, lapack_driver="gelsy", check_finite=False)[0]
 
 
-def _touch(Ps: np.ndarray, Qs: np.ndarray, v: np.ndarray) -> bool:
+def _touch(Ps: np.ndarray, Qs: np.ndarray, v: np.ndarray, touch: float = TOUCH) -> bool:
     """Whether the weights v (Ps's, then Qs's; negative ones dropped) give points of the two
-    hulls within ``TOUCH`` (L1) in float64."""
+    hulls within ``touch`` (L1) in float64."""
     va, vb = np.clip(v[: len(Ps)], 0.0, None), np.clip(v[len(Ps) :], 0.0, None)
     if va.sum() <= 0.0 or vb.sum() <= 0.0:
         return False
-    return bool(np.abs(va @ Ps / va.sum() - vb @ Qs / vb.sum()).sum() <= TOUCH)
+    return bool(np.abs(va @ Ps / va.sum() - vb @ Qs / vb.sum()).sum() <= touch)
 
 
-def _meet(Ps: np.ndarray, Qs: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
+def _meet(
+    Ps: np.ndarray, Qs: np.ndarray, a: np.ndarray, b: np.ndarray, touch: float = TOUCH
+) -> bool:
     """Whether simplex weights from a zero-gap solution (within solver tolerance) give points
-    of the two (scaled) hulls within ``TOUCH`` in float64; the weights are also re-solved
+    of the two (scaled) hulls within ``touch`` in float64; the weights are also re-solved
     exactly on their support (least squares), which removes the solver's tolerance."""
     sp, sq = np.flatnonzero(a > 0.0), np.flatnonzero(b > 0.0)
     if not len(sp) or not len(sq):
         return False
     Ps, Qs = Ps[sp], Qs[sq]
-    return _touch(Ps, Qs, np.r_[a[sp], b[sq]]) or _touch(Ps, Qs, _exact_weights(Ps, Qs))
+    v = np.r_[a[sp], b[sq]]
+    return _touch(Ps, Qs, v, touch) or _touch(Ps, Qs, _exact_weights(Ps, Qs), touch)
 
 
 _banner_shown = False
@@ -514,6 +647,12 @@ class _Columns:
     ids: np.ndarray
     live: np.ndarray
     charge: LPStats | None
+    scale: float
+    touch: float = TOUCH  # hulls within this (L1, the model's scaled units) meet
+
+    def use_touch(self, touch: float) -> None:
+        """Check common points against ``touch`` in the sets' own units (``run_touch``)."""
+        self.touch = touch / self.scale
 
     def _clock(self, name: str, t0: float, c0: float | None = None) -> None:
         """Count the seconds since t0 in the field ``name`` of ``charge`` (and the thread's
@@ -770,7 +909,7 @@ class HullGapLP(_Columns):
         a[iP], b[iQ] = x[isp], x[~isp]
         return _outcome(
             P, Q, self.o, self.scale, a, b,
-            objective, duals,
+            objective, duals, self.touch,
         )  # fmt: skip
 
 
@@ -911,7 +1050,7 @@ class DenseHullGapLP(_Columns):
         isp, iP, iQ = self._rows(gP, gQ)
         a, b = np.zeros(len(P)), np.zeros(len(Q))
         a[iP], b[iQ] = x[isp], x[~isp]
-        return _outcome(P, Q, self.o, self.scale, a, b, objective, duals)
+        return _outcome(P, Q, self.o, self.scale, a, b, objective, duals, self.touch)
 
 
 class LPShadowMismatch(AssertionError):
@@ -928,8 +1067,13 @@ class ShadowHullGapLP(_Columns):
         frame = _frame(P, Q)
         self.dense = DenseHullGapLP(P, Q, frame)
         self.highs = HullGapLP(P, Q, frame)
+        self.scale = frame[1]
         self.broken = False
         self.charge: LPStats | None = None
+
+    def use_touch(self, touch: float) -> None:
+        self.dense.use_touch(touch)
+        self.highs.use_touch(touch)
 
     ids = property(lambda self: self.dense.ids)  # type: ignore[assignment]
     live = property(lambda self: self.dense.live)  # type: ignore[assignment]
@@ -996,16 +1140,25 @@ def default_engine() -> str:
     return name
 
 
-def hull_gap_model(P: np.ndarray, Q: np.ndarray, engine: str | None = None) -> HullGapModel:
-    """A new hull-gap model for the sets P and Q on ``engine`` (default: ``default_engine``)."""
+def hull_gap_model(
+    P: np.ndarray, Q: np.ndarray, engine: str | None = None, touch: float | None = None
+) -> HullGapModel:
+    """A new hull-gap model for the sets P and Q on ``engine`` (default: ``default_engine``);
+    ``touch``: the gray-zone threshold in the sets' units (``run_touch``; None: ``TOUCH``
+    in the model's scaled units)."""
     engine = engine or default_engine()
+    model: HullGapModel
     if engine == "highs":
-        return HullGapLP(P, Q)
-    if engine == "shadow":
-        return ShadowHullGapLP(P, Q)
-    if engine == "dense":
-        return DenseHullGapLP(P, Q)
-    raise ValueError(f"unknown LP engine {engine!r}: use one of {', '.join(LP_ENGINES)}")
+        model = HullGapLP(P, Q)
+    elif engine == "shadow":
+        model = ShadowHullGapLP(P, Q)
+    elif engine == "dense":
+        model = DenseHullGapLP(P, Q)
+    else:
+        raise ValueError(f"unknown LP engine {engine!r}: use one of {', '.join(LP_ENGINES)}")
+    if touch is not None:
+        model.use_touch(touch)
+    return model
 
 
 HullGapModel = HullGapLP | DenseHullGapLP | ShadowHullGapLP
@@ -1020,14 +1173,17 @@ def _outcome(
     b: np.ndarray,
     objective: float,
     duals: np.ndarray,
+    touch: float = TOUCH,
 ) -> _Gap | None:
     """A hull-gap solution (weights a, b on the points of P and Q in the LP's coordinates
     (x - o) / scale; objective; equality duals) read as a ``_Gap``: no plane when the gap is
-    at most ``TOUCH`` and the weights give points that close (``_meet``: the hulls meet),
-    else the mid-slab plane; None when a gap at most ``GAP_TINY`` is unverified."""
+    at most ``touch`` (scaled units) and the weights give points that close (``_meet``: the
+    hulls meet), else the mid-slab plane; None when a gap at most ``GAP_TINY`` is
+    unverified."""
     a, b = np.clip(a, 0.0, None), np.clip(b, 0.0, None)
     sp, sq = np.flatnonzero(a > 0.0), np.flatnonzero(b > 0.0)
-    if objective <= TOUCH and _meet((P[sp] - o) / scale, (Q[sq] - o) / scale, a[sp], b[sq]):
+    Pm, Qm = (P[sp] - o) / scale, (Q[sq] - o) / scale
+    if objective <= touch and _meet(Pm, Qm, a[sp], b[sq], touch):
         return _Gap(None, sp, sq)
     if objective > GAP_TINY:
         return _Gap(_mid_slab(P, Q, np.asarray(duals, dtype=np.float64), sp, sq), sp, sq)
@@ -1049,12 +1205,13 @@ def _mid_slab(
     return w, -(float((Q @ w).max()) + float((P @ w).min())) / 2.0
 
 
-def _hull_gap(P: np.ndarray, Q: np.ndarray) -> _Gap | None:
+def _hull_gap(P: np.ndarray, Q: np.ndarray, touch: float | None = None) -> _Gap | None:
     """The widest slab (in the max norm of the normal) between the hulls of P and Q, from the
     LP  min |P'a - Q'b|_1  over simplex weights a, b, solved afresh by HiGHS's interior-point
     method (its equality duals are the normal): the fallback when the simplex of
-    ``HullGapLP`` stalls or leaves a tiny gap unverified. See ``_outcome``; None also when
-    the solve fails."""
+    ``HullGapLP`` stalls or leaves a tiny gap unverified. See ``_outcome`` (``touch``: its
+    threshold in the units of P and Q, default ``TOUCH`` scaled); None also when the solve
+    fails."""
     from scipy.optimize import linprog
 
     o, scale = _frame(P, Q)
@@ -1079,20 +1236,23 @@ def _hull_gap(P: np.ndarray, Q: np.ndarray) -> _Gap | None:
     if res.status != _OPTIMAL or res.fun is None or res.x is None:
         return None
     x = np.asarray(res.x)
-    return _outcome(P, Q, o, scale, x[:nP], x[nP : nP + nQ], res.fun, res.eqlin.marginals[:d])
+    a, b, duals = x[:nP], x[nP : nP + nQ], res.eqlin.marginals[:d]
+    return _outcome(P, Q, o, scale, a, b, res.fun, duals, TOUCH if touch is None else touch / scale)
 
 
 def lp_direct(
-    P: np.ndarray, Q: np.ndarray, stats: LPStats | None = None
+    P: np.ndarray, Q: np.ndarray, stats: LPStats | None = None, touch: float | None = None
 ) -> tuple[bool, tuple[np.ndarray, float] | None]:
-    """One solve of the margin LP on all points (what a straightforward implementation does)."""
+    """One solve of the margin LP on all points (what a straightforward implementation does);
+    an "infeasible" is checked for a common point within ``touch`` (see ``separate``)."""
     stats = stats if stats is not None else LPStats()
     stats.calls += 1
-    return _lp_direct(np.asarray(P, dtype=np.float64), np.asarray(Q, dtype=np.float64), stats)
+    P, Q = np.asarray(P, dtype=np.float64), np.asarray(Q, dtype=np.float64)
+    return _lp_direct(P, Q, stats, touch)
 
 
 def _lp_direct(
-    P: np.ndarray, Q: np.ndarray, stats: LPStats
+    P: np.ndarray, Q: np.ndarray, stats: LPStats, touch: float | None = None
 ) -> tuple[bool, tuple[np.ndarray, float] | None]:
     """One HiGHS solve of the separability LP (with retries on numerical difficulties)."""
     from scipy.optimize import linprog
@@ -1132,7 +1292,7 @@ def _lp_direct(
             method=method,
         )
         if res.status == _INFEASIBLE:  # an overlap only with a verified common point
-            met, plane = _verify_overlap(P, Q)
+            met, plane = _verify_overlap(P, Q, touch)
             if met:
                 return False, None
             if plane is not None:
@@ -1156,17 +1316,21 @@ def _lp_direct(
     return False, None
 
 
-def _verify_overlap(P: np.ndarray, Q: np.ndarray) -> tuple[bool, tuple[np.ndarray, float] | None]:
+def _verify_overlap(
+    P: np.ndarray, Q: np.ndarray, touch: float | None = None
+) -> tuple[bool, tuple[np.ndarray, float] | None]:
     """Check a margin LP's "infeasible" with the hull-gap LP on all points (simplex, then the
     interior-point method when that stalls): (True, None) when its weights give a common point
     of the two hulls (``_outcome``'s float64 check, as in the merger), (False, plane) when its
     plane strictly separates, (False, None) when neither is verified."""
     model = HullGapLP(P, Q)
+    if touch is not None:
+        model.use_touch(touch)
     gP, gQ = np.arange(len(P)), np.arange(len(Q))
     model.add(P, gP, Q, gQ)
     gap = model.solve(P, gP, Q, gQ)
     if gap is None:
-        gap = _hull_gap(P, Q)
+        gap = _hull_gap(P, Q, touch)
     if gap is None:
         return False, None
     if gap.plane is None:

@@ -9,19 +9,20 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .geometry import LPStats, centroid_radius, lsq_plane, separate
+from .geometry import GrayZone, LPStats, centroid_radius, lsq_plane, plane_gap, separate, slab
 
 SCATTER_CACHE_BYTES = 256 << 20  # keep per-label scatter matrices below this size
 LSQ_MAX_OVERLAP = 64  # the least-squares refits are only tried when LDA nearly separates
 DIRECTIONS_PER_PAIR = 2  # directions kept per interacting label pair (the best by overlap)
 
 
-def _overlap_count(P: np.ndarray, Q: np.ndarray, w: np.ndarray) -> int:
-    """Points of P and Q inside the other's projected range along w (0: w separates)."""
+def _overlap_count(P: np.ndarray, Q: np.ndarray, w: np.ndarray, gray: GrayZone) -> int:
+    """Points of P and Q inside the other's projected range along w (0: w separates by a
+    gap the gray-zone rule accepts)."""
     p, q = P @ w, Q @ w
     lo, hi = float(p.min()), float(q.max())
     if lo > hi:
-        return 0
+        return 0 if gray.wide(plane_gap(lo, hi, w)) else 1
     return int((p <= hi).sum() + (q >= lo).sum())
 
 
@@ -48,10 +49,15 @@ def label_conflicts(
     lp_limit: int,
     progress=None,
     lp_engine: str | None = None,
+    gray: GrayZone | None = None,
 ) -> tuple[set[tuple[int, int]], dict[tuple[int, int], np.ndarray]]:
     """Label pairs (a < b) whose point sets are not (known to be) linearly separable, and for
     each such pair ``DIRECTIONS_PER_PAIR`` unit-free directions (rows) with label a on the high
-    side, the best first. ``lp_engine``: the hull-gap LPs' engine (see ``separate``)."""
+    side, the best first. ``lp_engine``: the hull-gap LPs' engine (see ``separate``);
+    ``gray``: the run's gray-zone rule (default: that of X)."""
+    from .geometry import run_touch
+
+    gray = gray if gray is not None else GrayZone(run_touch(X))
     idx = {a: np.flatnonzero(y == a) for a in labels}
     spheres = {a: centroid_radius(X[idx[a]]) for a in labels}
     frozen_labels: dict[int, set[bytes]] = {}
@@ -78,7 +84,7 @@ def label_conflicts(
             if progress is not None:
                 progress.advance(tid)
             (ca, ra), (cb, rb) = spheres[a], spheres[b]
-            if float(np.linalg.norm(ca - cb)) > ra + rb:
+            if gray.wide(float(np.linalg.norm(ca - cb)) - ra - rb):  # (an L1 gap bound too)
                 avoided["label_sphere"] += 1
                 continue
             P, Q = X[idx[a]], X[idx[b]]
@@ -90,7 +96,7 @@ def label_conflicts(
             for name, w in _directions(
                 diff, inv, lambda P=P, Q=Q, S=S, ca=ca, cb=cb: _scatter(S, P, Q, ca, cb)
             ):
-                count = _overlap_count(P, Q, w)
+                count = _overlap_count(P, Q, w, gray)
                 tried.append((count, w))
                 if count == 0 and not shared:
                     certified = name
@@ -99,15 +105,29 @@ def label_conflicts(
                 avoided[certified] += 1
                 continue
             best = min(count for count, _ in tried)
-            if not shared and best <= LSQ_MAX_OVERLAP and lsq_plane(P, Q) is not None:
+            if not shared and best <= LSQ_MAX_OVERLAP and _lsq_wide(P, Q, gray):
                 avoided["label_least_squares_certificate"] += 1
                 continue
             too_big = len(P) + len(Q) > lp_limit
-            if shared or too_big or not separate(P, Q, stats, engine=lp_engine).ok:
+            if shared or too_big or not _lp_wide(P, Q, stats, lp_engine, gray):
                 conflicts.add((a, b))  # too big to test counts as interacting (still exact)
                 tried.sort(key=lambda cw: cw[0])
                 dirs[(a, b)] = np.stack([w for _, w in tried[:DIRECTIONS_PER_PAIR]])
     return conflicts, dirs
+
+
+def _lsq_wide(P: np.ndarray, Q: np.ndarray, gray: GrayZone) -> bool:
+    """A least-squares plane that separates by a gap the gray-zone rule accepts."""
+    plane = lsq_plane(P, Q)
+    return plane is not None and gray.wide(plane_gap(*slab(plane[0], P, Q), plane[0]))
+
+
+def _lp_wide(
+    P: np.ndarray, Q: np.ndarray, stats: LPStats, engine: str | None, gray: GrayZone
+) -> bool:
+    """The exact test under the gray-zone rule (its gap kept when it separates)."""
+    res = separate(P, Q, stats, engine=engine, touch=gray.touch)
+    return res.ok and gray.wide(plane_gap(res.lo, res.hi, res.plane[0]))  # type: ignore[index]
 
 
 def _directions(diff: np.ndarray, inv: np.ndarray, scatter) -> Iterator[tuple[str, np.ndarray]]:

@@ -41,14 +41,18 @@ from .geometry import (
     WORKING_SET_MIN,
     WORKING_SET_STEP,
     WORKING_SET_WIDE,
+    GrayZone,
     HullGapModel,
     LPStats,
+    LsqState,
     Moments,
     Separation,
     canonical_dist,
     default_engine,
     hull_gap_model,
     lsq_fit,
+    lsq_grow,
+    run_touch,
     separate,
 )
 
@@ -66,6 +70,7 @@ LSQ_ITERS = 20  # reweighted least-squares fits tried before an LP (each far che
 LP_MODELS = 64  # hull-gap models kept for cluster pairs (least recently used dropped)
 MOMENTS_MIN = 512  # clusters this large keep their moments for least-squares fits
 MOMENTS_KEPT = 64  # (the least recently used dropped)
+LSQ_KEPT_BYTES = 1 << 27  # least-squares equations kept per cluster pair, in all (LRU)
 BLOCK_MIN = 256  # clusters this large keep their points' vectors in one contiguous block
 BLOCK_ROWS = 1 << 16  # rows kept in such blocks in all (the least recently used dropped)
 BLOCK_SPLICE = 16  # a union with a kept block and at most this many other points is spliced
@@ -75,6 +80,13 @@ LP_THREADS = 0  # threads they run on (0: one per core, at most LP_AHEAD; 1: inl
 # the union its own side was kept for or None when it was made for this test)
 _Used = tuple[HullGapModel, bool, int | None]
 _EMPTY: dict[int, tuple] = {}
+
+
+def _unit(w: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, float, float]:
+    """A plane's normal scaled to max-norm one, with its slab: the slab's width is then the
+    L1 gap it certifies."""
+    m = float(np.abs(w).max())
+    return w / m, lo / m, hi / m
 
 
 def scan_tol(d: int, n2a, n2b):
@@ -212,6 +224,7 @@ class _LPTask(NamedTuple):
     hint: np.ndarray
     seed: tuple[np.ndarray, np.ndarray] | None
     first: int
+    touch: float | None  # the gray-zone threshold (``run_touch``)
 
 
 def _run_lp_task(task: _LPTask, Mi: np.ndarray, XM: np.ndarray) -> tuple[Separation, LPStats]:
@@ -222,7 +235,7 @@ def _run_lp_task(task: _LPTask, Mi: np.ndarray, XM: np.ndarray) -> tuple[Separat
     if kept is not None and kept[1]:  # the model has c on its P side
         res = separate(
             task.XC, XM, stats, -task.hint, None if seed is None else seed[::-1],
-            lp=kept[0], ids=(task.Ci, Mi),
+            lp=kept[0], ids=(task.Ci, Mi), touch=task.touch,
         )  # fmt: skip
         res.plane = None if res.plane is None else (-res.plane[0], -res.plane[1])
         res.support_p, res.support_q = res.support_q, res.support_p
@@ -230,7 +243,7 @@ def _run_lp_task(task: _LPTask, Mi: np.ndarray, XM: np.ndarray) -> tuple[Separat
     else:
         lp = None if kept is None else kept[0]
         res = separate(XM, task.XC, stats, task.hint, seed, lp=lp, ids=(Mi, task.Ci),
-                       first=task.first)  # fmt: skip
+                       first=task.first, touch=task.touch)  # fmt: skip
     return res, stats
 
 
@@ -248,10 +261,15 @@ class Merger:
         stats: LPStats,
         avoided: Counter[str],
         lp_engine: str | None = None,
+        touch: float | None = None,
     ):
         pts = points[np.lexsort((points, y[points]))]
         self.lp_engine = lp_engine or default_engine()  # kept hull-gap models' engine
         self.X, self.stats, self.avoided = X, stats, avoided
+        # the gray-zone rule: a certificate counts only when the L1 gap it certifies exceeds
+        # this (``run_touch``); the smallest such gap of the run is kept
+        self.touch = run_touch(X) if touch is None else touch
+        self.gray = GrayZone(self.touch)
         self.d = X.shape[1]
         m = len(pts)
         self.key = pts
@@ -275,6 +293,7 @@ class Merger:
         self.lp_keys: dict[int, set[tuple[int, int]]] = {}
         # moments of large clusters: slot -> (the members they are of, moments)
         self.moments: OrderedDict[int, tuple[np.ndarray, Moments]] = OrderedDict()
+        self._no_lsq()
         self._no_blocks()
         self.merges = self.rejected = 0
         self.stop_at: int | None = None  # stop after this many merges (benches: a snapshot)
@@ -301,7 +320,7 @@ class Merger:
             self.prow[a] = {}
             for b in conflicts.get(a, []):
                 D = dirs[(a, b)] if a < b else -dirs[(b, a)]
-                rows.append(D)
+                rows.append(D / np.abs(D).max(axis=1, keepdims=True))  # (max-norm one)
                 self.prow[a][b] = (at, at + len(D))
                 at += len(D)
             lo_, hi_ = self.span[a]
@@ -316,13 +335,70 @@ class Merger:
         state = self.__dict__.copy()
         state["lps"], state["lp_keys"], state["moments"] = OrderedDict(), {}, OrderedDict()
         state["_pool"] = None
-        for k in ("xblocks", "xblock_rows"):
+        for k in ("xblocks", "xblock_rows", "lsqs", "lsq_new"):
             state.pop(k, None)
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._no_blocks()
+        self._no_lsq()
+
+    # ------------------------------------------------- kept least-squares equations
+    def _no_lsq(self) -> None:
+        """No kept least-squares equations: per cluster pair (P-side slot, Q-side slot) the
+        members of each side they were made for and the equations of the last plane that
+        separated them (least recently used dropped past ``LSQ_KEPT_BYTES``); ``lsq_new``:
+        those of the test under way, kept for the merged cluster if it merges."""
+        self.lsqs: OrderedDict[tuple[int, int], tuple[np.ndarray, np.ndarray, LsqState]] = (
+            OrderedDict()
+        )
+        self.lsq_new: dict[int, tuple[np.ndarray, np.ndarray, LsqState]] = {}
+
+    def _lsq_start(
+        self, s: int, t: int, c: int, Mi: np.ndarray, XM: np.ndarray, Ci: np.ndarray,
+        XC: np.ndarray,
+    ) -> LsqState | None:  # fmt: skip
+        """Equations to fit s ∪ t (rows Mi, vectors XM) against c from: those kept for a part
+        (the larger first) and c, with the rows that joined since at weight one."""
+        for part in self._by_size(s, t):
+            for key, flip in (((part, c), False), ((c, part), True)):
+                rec = self.lsqs.get(key)
+                if rec is None:
+                    continue
+                self.lsqs.move_to_end(key)
+                ids_p, ids_q, st = rec
+                cp, cq = st.c[: len(ids_p)], st.c[len(ids_p) :]
+                if flip:
+                    ids_p, ids_q, cp, cq = ids_q, ids_p, cq, cp
+                    st = LsqState(st.o, st.H, -st.rhs, st.c)
+                at_p, at_q = np.searchsorted(Mi, ids_p), np.searchsorted(Ci, ids_q)
+                wp, wq = np.ones(len(Mi)), np.ones(len(Ci))
+                wp[at_p], wq[at_q] = cp, cq
+                new_p, new_q = np.ones(len(Mi), dtype=bool), np.ones(len(Ci), dtype=bool)
+                new_p[at_p] = new_q[at_q] = False
+                return lsq_grow(st, XM, XC, np.flatnonzero(new_p), np.flatnonzero(new_q), wp, wq)
+        return None
+
+    def _keep_lsq(self, key: tuple[int, int], rec: tuple) -> None:
+        self.lsqs.pop(key[::-1], None)
+        self.lsqs[key] = rec
+        self.lsqs.move_to_end(key)
+        size = rec[2].H.nbytes + rec[2].c.nbytes
+        while len(self.lsqs) * size > LSQ_KEPT_BYTES and len(self.lsqs) > 1:
+            self.lsqs.popitem(last=False)
+
+    def _rekey_lsq(self, t: int, s: int) -> None:
+        """Slot t merged into s: its kept equations become s's (their rows are s's members
+        too), where s has none for that partner; then those of this merge are kept."""
+        for key in [k for k in self.lsqs if t in k]:
+            rec = self.lsqs.pop(key)
+            new = (s, key[1]) if key[0] == t else (key[0], s)
+            if new not in self.lsqs and new[::-1] not in self.lsqs and new[0] != new[1]:
+                self.lsqs[new] = rec
+        for c, rec in self.lsq_new.items():
+            self._keep_lsq((s, c), rec)
+        self.lsq_new = {}
 
     # ------------------------------------------------------------ members' vectors
     def _no_blocks(self) -> None:
@@ -475,17 +551,22 @@ class Merger:
         parts = []
         for b in self.conf.get(a, []):
             lows = self.low[b]
-            mask = lows.alive.copy()
             (i0, i1), (j0, j1) = self.prow[b][a], self.prow[a][b]
-            for i, j in zip(range(i0, i1), range(j0, j1), strict=True):
-                mask &= lows.vals[i] + lowM[j] <= 0.0
+            # the gap along each direction (max-norm one: an L1 lower bound), the widest kept
+            gap = lows.vals[i0] + lowM[j0]
+            for i, j in zip(range(i0 + 1, i1), range(j0 + 1, j1), strict=True):
+                np.maximum(gap, lows.vals[i] + lowM[j], out=gap)
+            gap[~lows.alive] = -np.inf
+            mask = lows.alive & ~self.gray.passed(gap)
             self.avoided["pair_direction"] += lows.n_alive - int(mask.sum())
             parts.append(lows.slots[mask])
         others = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
         if not len(others):
             return others
         dist = canonical_dist(self.cent[others], cM)
-        keep = dist <= rM + self.rad[others] + 1e-12 * (1.0 + dist)
+        # the balls' gap (bounds the L1 gap from below), less a rounding allowance
+        gap = dist - rM - self.rad[others] - 1e-12 * (1.0 + dist)
+        keep = ~self.gray.passed(gap)
         self.avoided["sphere"] += int((~keep).sum())
         return others[keep][np.argsort(dist[keep], kind="stable")]
 
@@ -509,10 +590,11 @@ class Merger:
         for k0 in range(0, len(rest), CERT_CHUNK):
             chunk = rest[k0 : k0 + CERT_CHUNK]
             W = cM - self.cent[chunk]
+            W /= np.abs(W).max(axis=1, keepdims=True)  # (max-norm one: gaps are L1 bounds)
             lowM = (XM @ W.T).min(axis=0)
             for j, c in enumerate(chunk):
                 hi = float((self._points(c) @ W[j]).max())
-                if lowM[j] > hi:
+                if self.gray.wide(float(lowM[j]) - hi):
                     self.avoided["centroid_certificate"] += 1
                     found[c] = (W[j], float(lowM[j]), hi, None, None)
                 else:
@@ -550,19 +632,28 @@ class Merger:
         first = WORKING_SET_STEP
         # a part (or an earlier version) needed an LP against c: least squares would fail
         if kept is None and seed is None:
-            mo = None
+            mo, start = None, None
             if len(Mi) + len(Ci) > self.d + 1:  # (the normal form)
+                start = self._lsq_start(s, t, c, Mi, XM, Ci, XC)
+                if start is None:
+                    mo = (self._moments(s) + self._moments(t), self._moments(c))
+            fit = lsq_fit(XM, XC, iters=LSQ_ITERS, moments=mo, start=start)
+            if fit.plane is None and start is not None:  # (the kept weights can mislead)
                 mo = (self._moments(s) + self._moments(t), self._moments(c))
-            fit = lsq_fit(XM, XC, iters=LSQ_ITERS, moments=mo)
+                fit = lsq_fit(XM, XC, iters=LSQ_ITERS, moments=mo)
             if fit.plane is not None:
-                self.avoided["least_squares_certificate"] += 1
-                found[c] = (fit.plane[0], fit.lo, fit.hi, None, None)
-                return None
+                w, lo, hi = _unit(fit.plane[0], fit.lo, fit.hi)
+                if self.gray.wide(lo - hi):
+                    self.avoided["least_squares_certificate"] += 1
+                    found[c] = (w, lo, hi, None, None)
+                    if fit.state is not None:
+                        self.lsq_new[c] = (Mi, Ci, fit.state)
+                    return None
             if fit.normal is not None:  # the LP's first working set: nearest along it
                 hint, first = fit.normal, WORKING_SET_WIDE
         if kept is None and len(Mi) + len(Ci) > WORKING_SET_MIN:
-            kept = (hull_gap_model(XM, XC, self.lp_engine), False, None)
-        return _LPTask(c, Ci, XC, kept, hint, seed, first)
+            kept = (hull_gap_model(XM, XC, self.lp_engine, self.touch), False, None)
+        return _LPTask(c, Ci, XC, kept, hint, seed, first, self.touch)
 
     def _submit(self, task: _LPTask, Mi: np.ndarray, XM: np.ndarray) -> Future:
         """Start the test on the pool (or run it now when there is none)."""
@@ -584,11 +675,12 @@ class Merger:
             used[task.c] = task.kept
         if not res.ok:
             return False
-        w = res.plane[0]  # type: ignore[index]
+        w, lo, hi = _unit(res.plane[0], res.lo, res.hi)  # type: ignore[index]
+        self.gray.wide(lo - hi)  # (keeps the gap: separate applied the gray-zone rule)
         if res.support_p is None:  # a direct solve: no support points
-            found[task.c] = (w, res.lo, res.hi, None, None)
+            found[task.c] = (w, lo, hi, None, None)
         else:
-            found[task.c] = (w, res.lo, res.hi, Mi[res.support_p], task.Ci[res.support_q])
+            found[task.c] = (w, lo, hi, Mi[res.support_p], task.Ci[res.support_q])
         return True
 
     def _moments(self, u: int) -> Moments:
@@ -683,18 +775,20 @@ class Merger:
                 out[i] = plane
         return out
 
-    @staticmethod
-    def _extend(planes: list[_Plane | None], Y: np.ndarray) -> list[_Plane | None]:
+    def _extend(self, planes: list[_Plane | None], Y: np.ndarray) -> list[_Plane | None]:
         """The planes whose positive side also holds the rows of Y (their slab's low end
-        lowered to Y's lowest projection); None for the others."""
+        lowered to Y's lowest projection) with a gap still above the gray-zone threshold
+        (their normals have max-norm one); None for the others."""
         at = [i for i, plane in enumerate(planes) if plane is not None]
         if not at:
             return planes
         low = (Y @ np.stack([planes[i][0] for i in at], axis=1)).min(axis=0)  # type: ignore[index]
+        np.minimum(low, [planes[i][1] for i in at], out=low)  # type: ignore[index]
+        ok = self.gray.passed(low - np.array([planes[i][2] for i in at]))  # type: ignore[index]
         out = list(planes)
         for j, i in enumerate(at):
-            w, lo, hi, sp, sq = planes[i]  # type: ignore[misc]
-            out[i] = (w, min(lo, float(low[j])), hi, sp, sq) if low[j] > hi else None
+            w, _, hi, sp, sq = planes[i]  # type: ignore[misc]
+            out[i] = (w, float(low[j]), hi, sp, sq) if ok[j] else None
         return out
 
     def _by_size(self, s: int, t: int) -> tuple[int, int]:
@@ -804,6 +898,7 @@ class Merger:
                 continue
             t = int(self.nn[s])
             Mi, XM, cM, rM = self._union(s, t)
+            self.lsq_new = {}
             overlap, planes, used = self._overlaps(s, t, Mi, XM, cM, rM)
             if overlap:
                 self._settle_models(used, s, t, None)
@@ -839,6 +934,7 @@ class Merger:
             s, t = t, s  # the merged cluster lives in the slot of the smaller key
         self._settle_models(used, s, t, s)
         self._rekey_models(t, s)
+        self._rekey_lsq(t, s)
         kept_t, kept_s = self.moments.pop(t, None), self.moments.get(s)
         if kept_t is not None and (kept_s is None or len(kept_s[0]) < len(kept_t[0])):
             self.moments[s] = kept_t  # the larger part's moments serve the merged cluster

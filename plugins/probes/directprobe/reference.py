@@ -2,7 +2,9 @@
 for equivalence tests: a heap of every same-label pair, merge to the end without checks, search
 back (binary) for the first state with an overlap, then merge forward from the last good state
 with one LP per candidate pair after the sphere prefilter (no certificates, no label shortcut).
-Quadratic memory: small inputs only."""
+The same gray-zone rule as the fast path (``geometry.run_touch``): a margin-LP plane whose gap
+is within ``touch`` leaves the decision to the widest slab. Quadratic memory: small inputs
+only."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import heapq
 import numpy as np
 
 from .clustering import ClusterResult, canonical_dist, centroid_radius
-from .geometry import LPStats, lp_direct
+from .geometry import LPStats, lp_direct, plane_gap, run_touch, slab, widest_separation
 
 
 class _State:
@@ -73,6 +75,7 @@ class ReferenceProbe:
         self.X = np.ascontiguousarray(X, dtype=np.float64)
         self.y = np.asarray(y, dtype=np.int64)
         self.stats = LPStats()
+        self.touch = run_touch(self.X)
         self.white: list[tuple[frozenset[int], frozenset[int]]] = []
         self.black: list[tuple[frozenset[int], frozenset[int]]] = []
 
@@ -84,7 +87,10 @@ class ReferenceProbe:
         for sa, sb in self.white:
             if (a <= sa and b <= sb) or (b <= sa and a <= sb):
                 return False
-        ok, _ = lp_direct(self.X[A], self.X[B], self.stats)
+        P, Q = self.X[A], self.X[B]
+        ok, plane = lp_direct(P, Q, self.stats, self.touch)
+        if ok and plane_gap(*slab(plane[0], P, Q), plane[0]) <= self.touch:  # type: ignore[index]
+            ok = widest_separation(P, Q, self.stats, self.touch).ok
         (self.white if ok else self.black).append((a, b))
         return not ok
 
@@ -96,7 +102,7 @@ class ReferenceProbe:
             if st.label(k) == lab or (skip_singletons and len(st.clusters[k]) == 1):
                 continue
             d = float(canonical_dist(st.cent[k][None], c)[0])
-            if d <= r + st.rad[k] + 1e-12 * (1.0 + d) and self._overlap_pair(
+            if d - r - st.rad[k] - 1e-12 * (1.0 + d) <= self.touch and self._overlap_pair(
                 members, st.clusters[k]
             ):
                 return True

@@ -304,6 +304,13 @@ def build_result(probe, test):
         "separable_label_pairs": cr.separable_label_pairs,
         "fit_seconds": round(cr.seconds, 3),
         "fit_phase_seconds": cr.phase_seconds,
+        # the gray-zone rule (clustering.py): threshold and smallest certified gap in units
+        # of the run's scale (null: no separation was needed), overlaps it decided
+        "gray_zone": {
+            "touch": cr.touch,
+            "smallest_gap": cr.smallest_gap if np.isfinite(cr.smallest_gap) else None,
+            "pairs": cr.gray_zone,
+        },
         "cluster_distances_computed": len(pairs),
         "inside_aggregation": "pooled over within-cluster pairs, clusters of >= 2 points",
     }

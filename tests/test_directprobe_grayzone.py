@@ -1,0 +1,113 @@
+"""DirectProbe's gray-zone rule: hulls whose L1 distance is at most ``touch`` (``run_touch``:
+1e-7 times the run's scale) meet, and a plane separates only when the gap it certifies exceeds
+it, whichever certificate, engine or order finds it. Pairs built with a known L1 distance: the
+sets touch the points p* and q* that are exactly that far apart along the first axis."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ftprobe.plugins.probes.directprobe.clustering import directprobe_clusters
+from ftprobe.plugins.probes.directprobe.geometry import (
+    TOUCH,
+    GrayZone,
+    LPStats,
+    plane_gap,
+    run_touch,
+    separate,
+    widest_separation,
+)
+from ftprobe.plugins.probes.directprobe.reference import reference_clusters
+
+
+def gap_pair(n: int, gap: float, d: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """P with x0 >= gap/2, Q with x0 <= -gap/2, each holding the point on its face nearest the
+    other (p* = (gap/2, 0, ...), q* = -p*): their hulls' L1 distance is exactly ``gap``."""
+    rng = np.random.default_rng(seed)
+    P, Q = rng.uniform(-1, 1, size=(n, d)), rng.uniform(-1, 1, size=(n, d))
+    P[:, 0] = np.abs(P[:, 0]) + gap / 2
+    Q[:, 0] = -np.abs(Q[:, 0]) - gap / 2
+    P[0], Q[0] = 0.0, 0.0
+    P[0, 0], Q[0, 0] = gap / 2, -gap / 2
+    return P, Q
+
+
+@pytest.mark.parametrize("n", [60, 400])  # the margin LP path and the hull-gap LP path
+@pytest.mark.parametrize("engine", ["dense", "highs", "shadow"])
+def test_separation_follows_the_distance_not_the_engine(n, engine):
+    """Below the threshold the pair overlaps (the first axis separates it strictly, yet that
+    is no certificate); above it, the plane found certifies a gap above the threshold."""
+    touch = run_touch(np.r_[gap_pair(n, 0.0)])
+    for factor, separable in ((0.3, False), (0.9, False), (3.0, True), (30.0, True)):
+        P, Q = gap_pair(n, factor * touch)
+        assert P[:, 0].min() > Q[:, 0].max()  # strictly apart along x0 in every case
+        res = separate(P, Q, LPStats(), engine=engine, touch=touch)
+        assert res.ok == separable, factor
+        if separable:
+            gap = plane_gap(res.lo, res.hi, res.plane[0])
+            assert touch < gap <= factor * touch * (1 + 1e-6)
+
+
+def test_widest_separation_decides_a_plane_within_the_threshold():
+    """A pair whose first plane is too thin to count goes to the widest slab over all points."""
+    P, Q = gap_pair(80, 0.0)
+    touch = run_touch(np.r_[P, Q])
+    for factor, separable in ((0.5, False), (5.0, True)):
+        P, Q = gap_pair(80, factor * touch)
+        stats = LPStats()
+        res = widest_separation(P, Q, stats, touch)
+        assert res.ok == separable
+        assert stats.gray_zone == 0 or not res.ok
+
+
+def test_gray_zone_keeps_the_smallest_certified_gap():
+    rule = GrayZone(touch=1e-3)
+    assert not rule.wide(1e-3) and rule.smallest == np.inf  # at the threshold: no
+    assert rule.wide(5e-3) and rule.wide(2e-3) and rule.smallest == 2e-3
+    mask = rule.passed(np.array([1e-4, 1.5e-3, 7.0]))
+    assert mask.tolist() == [False, True, True] and rule.smallest == 1.5e-3
+
+
+def flat_blobs(delta: float, n: int = 16, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Label 0: two blobs around (-1, 0, 0) and (1, 0, 0), all with y <= 0 and each holding
+    its centre, so the union's hull has the segment between the centres on its top face.
+    Label 1: a blob above, y >= delta, holding (0, delta, 0). The union of label 0 is
+    ``delta`` from label 1 (L1), each blob alone much further. Every set is symmetric under
+    (x, z) -> (-x, -z), so the labels' centroid difference is the y axis (up to rounding) and
+    its plane separates them strictly, by ``delta``."""
+    rng = np.random.default_rng(seed)
+
+    def mirrored(B: np.ndarray) -> np.ndarray:
+        return np.r_[B, B * [-1.0, 1.0, -1.0]]
+
+    left = np.c_[
+        -1.0 + 0.2 * rng.uniform(-1, 1, n), -0.3 * rng.random(n), 0.2 * rng.uniform(-1, 1, n)
+    ]
+    left[0] = (-1.0, 0.0, 0.0)
+    A = mirrored(left)  # both blobs (the right one is the left one mirrored)
+    top = np.c_[
+        0.2 * rng.uniform(-1, 1, n), delta + 0.3 * rng.random(n), 0.2 * rng.uniform(-1, 1, n)
+    ]
+    top[0] = (0.0, delta, 0.0)
+    X = np.r_[A, mirrored(top)]
+    y = np.r_[np.zeros(2 * n, dtype=np.int64), np.ones(2 * n, dtype=np.int64)]
+    return X, y
+
+
+@pytest.mark.parametrize("factor", [0.5, 20.0])
+def test_clusters_follow_the_rule_like_the_reference(factor):
+    """Label 0's two blobs merge only when their union stays more than ``touch`` from label 1;
+    at half of it they stay two clusters (the first axis of a centroid plane separates the
+    labels strictly there, and no longer counts). The reference applies the same rule."""
+    X, y = flat_blobs(0.0)
+    touch = run_touch(X)
+    X, y = flat_blobs(factor * touch)
+    fast = directprobe_clusters(X, y, show_progress=False)
+    ref = reference_clusters(X, y)
+    assert np.array_equal(fast.assign, ref.assign)
+    label0 = len(np.unique(fast.assign[y == 0]))
+    assert label0 == (1 if factor > 1 else 2)
+    assert fast.touch == TOUCH
+    if factor > 1:  # the gap that decided is at most the true distance, above the threshold
+        assert TOUCH < fast.smallest_gap <= factor * TOUCH * (1 + 1e-6)
