@@ -111,3 +111,34 @@ def test_clusters_follow_the_rule_like_the_reference(factor):
     assert fast.touch == TOUCH
     if factor > 1:  # the gap that decided is at most the true distance, above the threshold
         assert TOUCH < fast.smallest_gap <= factor * TOUCH * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("d", [3, 97, 384])
+def test_merge_order_distances_are_the_same_bits_in_every_path(d):
+    """The distances that order the merges are computed in one summation order: a pair's
+    distance is bit for bit the same in a batch (the fast path's scans), alone (the
+    reference's heap), from either side, and from a Fortran-ordered or strided copy; the
+    centroid of a cluster is too, whether its rows come gathered or as a strided view."""
+    from ftprobe.plugins.probes.directprobe.geometry import (
+        canonical_centroid,
+        canonical_dist,
+        centroid_radius,
+    )
+
+    rng = np.random.default_rng(d)
+    C = rng.normal(size=(301, d)) * rng.uniform(0.1, 10.0, size=d)
+    c = rng.normal(size=d)
+    batch = canonical_dist(C, c)
+    alone = np.array([canonical_dist(C[i][None], c)[0] for i in range(len(C))])
+    assert np.array_equal(batch.view(np.int64), alone.view(np.int64))
+    back = np.array([canonical_dist(c[None], C[i])[0] for i in range(len(C))])
+    assert np.array_equal(batch.view(np.int64), back.view(np.int64))
+    assert np.array_equal(canonical_dist(np.asfortranarray(C), c), batch)
+    wide = np.zeros((len(C), 2 * d))
+    wide[:, ::2] = C
+    assert np.array_equal(canonical_dist(wide[:, ::2], c), batch)
+    rows = np.sort(rng.choice(len(C), 120, replace=False))
+    want = canonical_centroid(C[rows])
+    assert np.array_equal(canonical_centroid(np.asfortranarray(C[rows])), want)
+    assert np.array_equal(centroid_radius(C[rows])[0], want)
+    assert np.array_equal(canonical_centroid(wide[rows][:, ::2]), want)

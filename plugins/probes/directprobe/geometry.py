@@ -53,13 +53,22 @@ class LPStats:
 
 
 def canonical_dist(C: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Centroid distances as every implementation computes them (deterministic per pair)."""
-    return np.sqrt(((C - c) ** 2).sum(axis=1))
+    """Centroid distances as every implementation computes them: each row's squared
+    differences summed in one fixed order (numpy's pairwise sum over a contiguous row), so a
+    pair's distance is the same bits whichever batch, memory layout or side it is computed in;
+    the merge order (ties included) depends on it."""
+    return np.sqrt((np.ascontiguousarray(C - c) ** 2).sum(axis=1))
+
+
+def canonical_centroid(Xm: np.ndarray) -> np.ndarray:
+    """A cluster's centroid as every implementation computes it: the mean of its rows in
+    point order, summed row after row (a C-ordered copy when Xm is laid out otherwise)."""
+    return np.ascontiguousarray(Xm).mean(axis=0)
 
 
 def centroid_radius(Xm: np.ndarray) -> tuple[np.ndarray, float]:
     """Canonical centroid (mean of the rows in point order) and bounding radius."""
-    c = Xm.mean(axis=0)
+    c = canonical_centroid(Xm)
     return c, float(np.sqrt(((Xm - c) ** 2).sum(axis=1).max()))
 
 

@@ -47,6 +47,7 @@ from .geometry import (
     LsqState,
     Moments,
     Separation,
+    canonical_centroid,
     canonical_dist,
     default_engine,
     hull_gap_model,
@@ -857,7 +858,7 @@ class Merger:
             XM = np.concatenate([*pieces, Xb[prev:]])
         else:
             XM = self.X[Mi]
-        cM = XM.mean(axis=0)
+        cM = canonical_centroid(XM)
         if len(Mi) <= EXACT_RADIUS_MAX:  # |x - c|^2 from the kept norms, rounding bounded
             n2, c2 = self.xn2[Mi], float(cM @ cM)
             r2 = float((n2 - 2.0 * (XM @ cM)).max()) + c2 + 1e-12 * (float(n2.max()) + c2)
