@@ -154,8 +154,7 @@ def directprobe_clusters(
     merges = rejected = 0
     pts = np.flatnonzero(involved)
     if len(pts):
-        merger = Merger(X, y, pts, frozen, graph, dirs, stats, avoided, lp_engine, gray.touch)
-        merger.gray = gray
+        merger = Merger(X, y, pts, frozen, graph, dirs, stats, avoided, lp_engine, gray)
         with prog.bar("DirectProbe nearest neighbours", total=len(pts)) as p:
             merger.init_nn(p if show_progress else None, p.task_ids[0])
         phases["nearest_neighbours"] = time.perf_counter() - t0 - sum(phases.values())
