@@ -22,7 +22,8 @@ within ``touch``; a separation is a plane whose gap (slab width over the max-nor
 normal, a lower bound of that distance) exceeds ``touch``. A plane that separates by less does
 not decide: the widest slab over all points (the hull-gap LP) does, and when even that is
 within ``touch`` the pair overlaps (counted as ``gray_zone``). So no engine, certificate or
-order can flip a decision, and the result records the smallest gap a decision relied on.
+order can flip a decision, and the result records (a lower bound of) the smallest gap a
+separation relied on.
 The global closest-pair order is kept with one nearest-neighbour entry per cluster in a heap,
 rescanned lazily (merger.py): memory stays linear in the number of points.
 """
@@ -60,7 +61,9 @@ class ClusterResult:
     label_pairs_checked: int = 0
     phase_seconds: dict[str, float] = field(default_factory=dict)
     # the gray-zone rule (see the module docstring), in units of the run's scale: its
-    # threshold (TOUCH), the smallest certified gap of a separation, overlaps it decided
+    # threshold (TOUCH), a lower bound of the smallest certified gap of a separation (the
+    # label-pair directions report the first value past the clusters they keep), overlaps
+    # it decided
     touch: float = TOUCH
     smallest_gap: float = float("inf")
     gray_zone: int = 0
