@@ -142,3 +142,26 @@ def test_merge_order_distances_are_the_same_bits_in_every_path(d):
     assert np.array_equal(canonical_centroid(np.asfortranarray(C[rows])), want)
     assert np.array_equal(centroid_radius(C[rows])[0], want)
     assert np.array_equal(canonical_centroid(wide[rows][:, ::2]), want)
+
+
+@pytest.mark.parametrize("engine", ["dense", "highs"])
+def test_kept_model_whose_side_left_is_started_again(engine):
+    """A kept model whose columns of one side all belonged to a part that left (a rejected
+    merge drops that part's columns) starts that side again from the points nearest the
+    other set: the next test decides as a fresh one does (it used to solve an LP with no
+    columns on that side, fail, and crash in the fallback)."""
+    from ftprobe.plugins.probes.directprobe.geometry import hull_gap_model, lp_direct
+
+    rng = np.random.default_rng(2)
+    near = rng.normal(size=(300, 8)) + np.r_[9.0, np.zeros(7)]  # the part that will leave
+    rest = rng.normal(size=(400, 8)) + np.r_[13.0, np.zeros(7)]
+    Q = rng.normal(size=(500, 8))
+    gN, gR, gQ = np.arange(300), np.arange(300, 700), np.arange(1000, 1500)
+    lp = hull_gap_model(near, Q, engine)
+    assert separate(near, Q, LPStats(), lp=lp, ids=(gN, gQ)).ok
+    lp.drop(gN)  # all of P's columns go
+    assert not len(lp.live_ids[lp.live_ids >= 0])
+    for P, gP in ((rest, gR), (np.r_[rest, [[0.1] + [0.0] * 7]], np.r_[gR, 5000])):
+        res = separate(P, Q, LPStats(), lp=lp, ids=(gP, gQ))
+        assert res.ok == lp_direct(P, Q)[0] and not lp.broken
+        lp.drop(gP[:0])

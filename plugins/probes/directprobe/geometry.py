@@ -437,6 +437,12 @@ def separate(
         model.mark()
         iP, iQ = model.positions(gP, gQ)
         new_p, new_q = iP[:0], iQ[:0]
+        if not len(iP) or not len(iQ):  # a side whose columns all left with a rejected part:
+            w = hint if hint is not None else P.mean(axis=0) - Q.mean(axis=0)  # start it again
+            if not len(iP):
+                iP = new_p = np.sort(np.argsort(P @ w, kind="stable")[:first])
+            if not len(iQ):
+                iQ = new_q = np.sort(np.argsort(-(Q @ w), kind="stable")[:first])
     else:
         if len(P) + len(Q) <= WORKING_SET_FULL and seed is None:
             iP, iQ = np.arange(len(P)), np.arange(len(Q))
