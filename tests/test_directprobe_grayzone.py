@@ -165,3 +165,21 @@ def test_kept_model_whose_side_left_is_started_again(engine):
         res = separate(P, Q, LPStats(), lp=lp, ids=(gP, gQ))
         assert res.ok == lp_direct(P, Q)[0] and not lp.broken
         lp.drop(gP[:0])
+
+
+def test_labels_with_the_same_centroid_are_still_checked():
+    """Two labels with exactly the same centroid give zero label-pair directions (centroid
+    difference, LDA): such a direction separates nothing and must exclude no cluster; it
+    stays zero when the directions are scaled to max-norm one (not NaN, whose comparisons
+    decide by accident). The clusters are the reference's, with no RuntimeWarning."""
+    import warnings
+
+    ring = np.array([[2.0, 0.0], [0.0, 2.0], [-2.0, 0.0], [0.0, -2.0]])
+    inner = np.array([[1.0, 1.0], [-1.0, 1.0], [-1.0, -1.0], [1.0, -1.0]])
+    X = np.r_[ring, 3 * ring, inner, 0.25 * inner]
+    y = np.r_[np.zeros(8, dtype=np.int64), np.ones(8, dtype=np.int64)]
+    assert np.array_equal(X[y == 0].mean(axis=0), X[y == 1].mean(axis=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fast = directprobe_clusters(X, y, show_progress=False)
+    assert np.array_equal(fast.assign, reference_clusters(X, y).assign)

@@ -92,6 +92,12 @@ _EMPTY: dict[int, tuple] = {}
 _NO_SLOTS, _NO_GAPS = np.zeros(0, dtype=np.int64), np.zeros(0)
 
 
+def _max_norm_one(D: np.ndarray) -> np.ndarray:
+    """The rows of D scaled to max-norm one (a zero row stays zero: it separates nothing)."""
+    m = np.abs(D).max(axis=1, keepdims=True)
+    return D / np.where(m > 0.0, m, 1.0)
+
+
 def _unit(w: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, float, float]:
     """A plane's normal scaled to max-norm one, with its slab: the slab's width is then the
     L1 gap it certifies."""
@@ -394,7 +400,7 @@ class Merger:
             self.prow[a] = {}
             for b in conflicts.get(a, []):
                 D = dirs[(a, b)] if a < b else -dirs[(b, a)]
-                rows.append(D / np.abs(D).max(axis=1, keepdims=True))  # (max-norm one)
+                rows.append(_max_norm_one(D))
                 self.prow[a][b] = (at, at + len(D))
                 at += len(D)
             lo_, hi_ = self.span[a]
@@ -665,7 +671,7 @@ class Merger:
         for k0 in range(0, len(rest), CERT_CHUNK):
             chunk = rest[k0 : k0 + CERT_CHUNK]
             W = cM - self.cent[chunk]
-            W /= np.abs(W).max(axis=1, keepdims=True)  # (max-norm one: gaps are L1 bounds)
+            W = _max_norm_one(W)  # (gaps are then L1 bounds)
             lowM = (XM @ W.T).min(axis=0)
             for j, c in enumerate(chunk):
                 hi = float((self._points(c) @ W[j]).max())
