@@ -23,7 +23,7 @@ A least-squares fit that separates a union from c leaves its weighted normal equ
 for the merged cluster and c: when a later union with that cluster needs a fit against c
 again, it starts from them with the rows that joined since (``geometry.lsq_grow``) instead of
 from unit weights, so it needs fewer refits and no moments (a cold fit when that fails; on a
-25,000-point pos-ewt subset the fits' CPU time went from 56.5 s to 21.6 s). Every
+25,000-point pos-ewt subset the fits' CPU time went from 56.5 s to 25.1 s). Every
 certificate passes the run's gray-zone rule (``geometry.GrayZone``): the gap it certifies must
 exceed the threshold.
 
