@@ -246,6 +246,62 @@ def test_grown_least_squares_equations_are_those_of_the_union():
     )
 
 
+def test_cholesky_rank_one_updates_match_a_refactorisation():
+    """The numba update of an upper factor by a few rows is LAPACK's factor of the updated
+    matrix (to rounding), in place; a factor it cannot update (not positive) says so."""
+    from scipy.linalg.lapack import dpotrf
+
+    from ftprobe.plugins.probes.directprobe.cholesky_update import cholesky_add_rows
+
+    rng = np.random.default_rng(3)
+    k = 40
+    A = rng.normal(size=(120, k))
+    H = A.T @ A
+    R = np.ascontiguousarray(dpotrf(np.asfortranarray(H), lower=0, clean=1)[0])
+    rows = 3.0 * rng.normal(size=(4, k))
+    assert cholesky_add_rows(R, rows)
+    want = dpotrf(np.asfortranarray(H + rows.T @ rows), lower=0, clean=1)[0]
+    assert np.allclose(np.triu(R), want, rtol=0.0, atol=1e-12 * np.abs(want).max())
+    assert cholesky_add_rows(R, rows[:0])  # no rows: nothing to do
+    bad = np.zeros((k, k))
+    assert not cholesky_add_rows(bad, rows[:1])
+    with pytest.raises(ValueError, match="C-ordered"):
+        cholesky_add_rows(np.asfortranarray(R), rows)
+
+
+def test_warm_fit_with_an_updated_factor_gives_the_refactorised_plane():
+    """A warm fit whose start carries the earlier fit's factor (``lsq_grow`` updates it by a
+    joining row) separates with the plane of the same fit without the factor, to rounding,
+    through refits that update the factor in turn; more joining rows than
+    ``LSQ_UPDATE_ROWS`` drop it (a refactorisation)."""
+    from ftprobe.plugins.probes.directprobe.geometry import LSQ_UPDATE_ROWS, lsq_fit, lsq_grow
+
+    rng = np.random.default_rng(5)
+    d = 16
+    P = rng.normal(size=(200, d)) + np.r_[12.0, np.zeros(d - 1)]
+    Q = rng.normal(size=(160, d))
+    first = lsq_fit(P[:190], Q[:150], 1)
+    assert first.state is not None and first.state.R is not None
+    w, b = first.plane
+    x = P[0] - (P[0] @ w + b + 0.45) * w / (w @ w)  # joins past the old plane
+    P2 = np.r_[P[:190], x[None]]
+    weights = (np.r_[first.state.c[:190], 1.0], first.state.c[190:])
+
+    def grown():  # (a fit updates its start's arrays: one start each)
+        return lsq_grow(first.state, P2, Q[:150], np.array([190]), np.zeros(0, int), *weights)
+
+    assert grown().R is not None
+    with_factor = lsq_fit(P2, Q[:150], 20, start=grown())
+    without = lsq_fit(P2, Q[:150], 20, start=grown()._replace(R=None))
+    for fit in (with_factor, without):
+        assert fit.plane is not None and fit.state.c[190] > 1.0
+    assert np.allclose(with_factor.plane[0], without.plane[0], rtol=1e-6, atol=1e-9)
+    assert np.array_equal(with_factor.state.c, without.state.c)  # the same refits
+    many = np.arange(190 - LSQ_UPDATE_ROWS - 1, 190)
+    ones = (np.ones(190), np.ones(150))
+    assert lsq_grow(first.state, P[:190], Q[:150], many, np.zeros(0, int), *ones).R is None
+
+
 def test_stored_slab_certifies_a_point_inside_it():
     """A plane found earlier between two clusters keeps its slab: a new point of one of them
     inside the slab (even past the mid-plane) is certified with the union's slab; a point past
@@ -724,7 +780,7 @@ def test_clusters_do_not_depend_on_the_kept_blocks_of_members(monkeypatch):
     runs = []
     for least, rows in ((10**9, 1 << 16), (2, 1 << 16), (2, 64)):
         monkeypatch.setattr(merger, "BLOCK_MIN", least)
-        monkeypatch.setattr(merger, "BLOCK_ROWS", rows)
+        monkeypatch.setattr(merger, "BLOCK_BYTES", rows * X[0].nbytes)
         spliced.clear()
         runs.append(directprobe_clusters(X, y, show_progress=False))
         assert any(spliced) == (least == 2)

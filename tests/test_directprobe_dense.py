@@ -173,6 +173,42 @@ def test_kept_dense_model_follows_growing_and_shrinking_sets(monkeypatch):
     assert check(550, 450) and not check(700, 600)
 
 
+def test_model_that_lost_its_basis_gets_one_before_its_next_mark(monkeypatch):
+    """A new model's first test has no mark: when the rejected point it leaves with was
+    basic, the basis goes. The next test's mark starts it again (one cold start, on the
+    columns the model has), so that test's rejected point rewinds to a real basis and the
+    test after it starts warm (before, every later rejection dropped the basis again and
+    each next test started cold)."""
+    rng = np.random.default_rng(4)
+    P = rng.normal(size=(400, 10)) + np.r_[12.0, np.zeros(9)]
+    Q = rng.normal(size=(300, 10))
+    gP, gQ = np.arange(400), np.arange(1000, 1300)
+    colds = []
+    real = DenseHullGapLP._cold_start
+
+    def counted(self):
+        colds.append(self.solves)
+        real(self)
+
+    monkeypatch.setattr(DenseHullGapLP, "_cold_start", counted)
+    lp = DenseHullGapLP(P, Q)
+
+    def rejected(point_id: int) -> None:
+        x = Q.mean(axis=0) + 0.01 * rng.normal(size=10)  # inside Q: the hulls meet through it
+        res = separate(np.r_[P, [x]], Q, LPStats(), lp=lp, ids=(np.r_[gP, point_id], gQ))
+        assert not res.ok
+        lp.drop(np.array([point_id]))
+
+    rejected(5000)
+    assert not lp.lp.has_basis and colds == [0]  # (no mark to rewind to)
+    rejected(5001)
+    assert colds == [0, 1]  # the mark's
+    assert lp.lp.has_basis  # rewound to it
+    res = separate(P, Q, LPStats(), lp=lp, ids=(gP, gQ))
+    assert res.ok and separates(*res.plane, P, Q)
+    assert colds == [0, 1]  # warm
+
+
 def test_shadow_mode_raises_when_the_engines_disagree(monkeypatch):
     rng = np.random.default_rng(1)
     P = rng.normal(size=(300, 20)) + np.r_[6.0, np.zeros(19)]

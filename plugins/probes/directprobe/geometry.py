@@ -127,15 +127,21 @@ LSQ_MARGIN = 0.5  # least squares: rows whose margin (target 1) is below this ar
 LSQ_GROWTH = 8.0  # by this factor per refit
 
 
+LSQ_UPDATE_ROWS = 4  # a warm fit updates its Cholesky factor (not refactorises) for this few rows
+
+
 class LsqState(NamedTuple):
     """The weighted normal equations of a least-squares fit: centre o, the matrix H and
     right-hand side of the rows (x - o, 1) with targets +1 (P) and -1 (Q), and the row
-    weights c (P's rows, then Q's). A fit of grown sets starts from it (``lsq_grow``)."""
+    weights c (P's rows, then Q's). A fit of grown sets starts from it (``lsq_grow``).
+    ``R``: the upper Cholesky factor of H + ``lam`` I that solved it (None: unknown)."""
 
     o: np.ndarray
     H: np.ndarray
     rhs: np.ndarray
     c: np.ndarray
+    R: np.ndarray | None = None
+    lam: float = 0.0
 
 
 class LsqFit(NamedTuple):
@@ -177,17 +183,23 @@ def lsq_fit(
 
     The arithmetic is fixed (the same LAPACK and BLAS calls on the same values in every
     version, so the planes are bit-reproducible); the matrices are kept in Fortran order and
-    the buffers reused, so no call copies them."""
+    the buffers reused, so no call copies them. A warm fit whose start carries a factor
+    (``LsqState.R``) solves with it, and keeps it current by rank-one updates while a refit
+    weights up at most ``LSQ_UPDATE_ROWS`` rows (O(k^2) a row instead of an O(k^3)
+    refactorisation, same ridge ``lam``); a cold fit always refactorises."""
     from scipy.linalg.blas import dsyrk
     from scipy.linalg.lapack import dpotrf, dpotrs
+
+    from .cholesky_update import cholesky_add_rows
 
     nP, nQ, d = len(P), len(Q), P.shape[1]
     n, k = nP + nQ, d + 1
     if n <= k:
         return _lsq_gram(P, Q, iters)
     best, fewest = None, n + 1
+    R, lam = None, 0.0  # a C-ordered factor of H + lam I, kept current by updates
     if start is not None:
-        o, H, rhs, c = start
+        o, H, rhs, c, R, lam = start
     else:
         mP, mQ = moments if moments is not None else (Moments.of(P), Moments.of(Q))
         o = (mP.s + mQ.s) / n
@@ -202,12 +214,17 @@ def lsq_fit(
     m = np.empty(n)
     for _ in range(iters):
         # (A1^T C A1 + lam) z = A1^T C t, with H = A1^T C A1 and rhs kept up to date
-        Hr[...] = H
-        diag += 1e-8 * np.trace(H) / k
-        L, info = dpotrf(Hr, lower=0, clean=0, overwrite_a=1)
-        if info > 0:  # (not positive definite)
-            return LsqFit(None, best)
-        z, info = dpotrs(L, rhs, lower=0)
+        if R is None:
+            Hr[...] = H
+            lam = 1e-8 * np.trace(H) / k
+            diag += lam
+            L, info = dpotrf(Hr, lower=0, clean=0, overwrite_a=1)
+            if info > 0:  # (not positive definite)
+                return LsqFit(None, best)
+            z, info = dpotrs(L, rhs, lower=0)
+        else:  # (R^T is the lower factor, in Fortran order)
+            L = R
+            z, info = dpotrs(R.T, rhs, lower=1)
         if info != 0:
             raise ValueError(f"illegal value in {-info}th argument of potrs")
         w, b = z[:d], float(z[d] - o @ z[:d])
@@ -216,7 +233,8 @@ def lsq_fit(
         np.add(qw, b, out=m[nP:])
         np.negative(m[nP:], out=m[nP:])
         if m.min() > 0.0:  # (the strict separation test itself, on these same products)
-            return LsqFit((w, b), w, float(pw.min()), float(qw.max()), LsqState(o, H, rhs, c))
+            state = LsqState(o, H, rhs, c, L, lam)
+            return LsqFit((w, b), w, float(pw.min()), float(qw.max()), state)
         wrong = int(np.count_nonzero(m <= 0.0))
         if wrong < fewest:
             best, fewest = w, wrong
@@ -224,17 +242,32 @@ def lsq_fit(
         cut = int(np.searchsorted(up, nP))  # (up is sorted: P's rows first)
         sign = np.ones(len(up))
         sign[cut:] = -1.0
-        A = np.empty((len(up), k))
-        A[:cut, :d] = P[up[:cut]]
-        A[cut:, :d] = Q[up[cut:] - nP]
-        A[:, :d] -= o
-        A[:, d] = 1.0
+        A = _augmented(P, Q, up[:cut], up[cut:] - nP, o)
         g = (LSQ_GROWTH - 1.0) * c[up]
         As = np.multiply(A, np.sqrt(g)[:, None], out=np.empty_like(A, order="F"))
         H = dsyrk(1.0, As, beta=1.0, c=H, trans=1, overwrite_c=1)
         rhs = rhs + (g * sign) @ A
         c[up] *= LSQ_GROWTH
+        if start is None or len(up) > LSQ_UPDATE_ROWS:
+            R = None
+        else:
+            R = np.array(L, order="C") if R is None else R
+            if not cholesky_add_rows(R, As):
+                R = None
     return LsqFit(None, best)
+
+
+def _augmented(
+    P: np.ndarray, Q: np.ndarray, iP: np.ndarray, iQ: np.ndarray, o: np.ndarray, order: str = "C"
+) -> np.ndarray:
+    """The rows (x - o, 1) of P[iP], then of Q[iQ] (the least-squares fits' rows)."""
+    d = P.shape[1]
+    A = np.empty((len(iP) + len(iQ), d + 1), order=order)
+    A[: len(iP), :d] = P[iP]
+    A[len(iP) :, :d] = Q[iQ]
+    A[:, :d] -= o
+    A[:, d] = 1.0
+    return A
 
 
 def lsq_grow(
@@ -243,18 +276,22 @@ def lsq_grow(
 ) -> LsqState:  # fmt: skip
     """The equations of ``state`` (a fit of subsets of P and Q) with the rows ``newP`` of P
     and ``newQ`` of Q added at weight one; cP and cQ: the weights of all rows (the earlier
-    ones carried over). The state's arrays are left as they are."""
+    ones carried over). The state's factor is updated by the new rows when they are at most
+    ``LSQ_UPDATE_ROWS`` (else dropped). The state's arrays are left as they are."""
     from scipy.linalg.blas import dsyrk
 
-    o, d = state.o, P.shape[1]
-    A = np.empty((len(newP) + len(newQ), d + 1), order="F")
-    A[: len(newP), :d] = P[newP]
-    A[len(newP) :, :d] = Q[newQ]
-    A[:, :d] -= o
-    A[:, d] = 1.0
+    from .cholesky_update import cholesky_add_rows
+
+    o = state.o
+    A = _augmented(P, Q, newP, newQ, o, order="F")
     H = dsyrk(1.0, A, beta=1.0, c=np.array(state.H, order="F"), trans=1, overwrite_c=1)
     rhs = state.rhs + A[: len(newP)].sum(axis=0) - A[len(newP) :].sum(axis=0)
-    return LsqState(o, H, rhs, np.concatenate([cP, cQ]))
+    R = None
+    if state.R is not None and len(A) <= LSQ_UPDATE_ROWS:
+        R = np.array(state.R, order="C")  # (a copy: the state's factor stays as it is)
+        if not cholesky_add_rows(R, A):
+            R = None
+    return LsqState(o, H, rhs, np.concatenate([cP, cQ]), R, state.lam)
 
 
 def _lsq_gram(P: np.ndarray, Q: np.ndarray, iters: int) -> LsqFit:
@@ -961,11 +998,23 @@ class DenseHullGapLP(_Columns):
         self.live = np.r_[self.live, np.ones(len(cols), dtype=bool)]
 
     def mark(self) -> None:
-        """Remember the basis before a test of grown sets, for ``drop`` to return to."""
+        """Remember the basis before a test of grown sets, for ``drop`` to return to. A model
+        that lost its basis (a rejected part's column was basic and there was no mark to
+        return to) gets its first basis again now, on the columns it has: marking "no
+        basis" would make every later rejection drop the basis again and the next test
+        start cold (on the full pos-ewt tail: 86 of 95 cold starts, 90% of their CPU)."""
         if self.solves:
+            if not self.lp.has_basis and DENSE_COLD_HIGHS and self._both_sides():
+                self._cold_start()
             t0 = time.perf_counter()
             self._mark = self.lp.save()
             self._clock("lp_basis_s", t0)
+
+    def _both_sides(self) -> bool:
+        """Whether both sets have a live column (else no basis exists)."""
+        n = self.lp.n
+        side = self.lp.side[:n][~self.lp.fixed[:n]]
+        return bool((side == 0).any() and (side == 1).any())
 
     def drop(self, gP: np.ndarray, gQ: np.ndarray | None = None) -> None:
         """Fix at zero the live columns of the points that left the sets (as ``HullGapLP``):

@@ -28,7 +28,7 @@ certificate passes the run's gray-zone rule (``geometry.GrayZone``): the gap it 
 exceed the threshold.
 
 Large clusters keep their members' vectors in one contiguous block (least recently used
-dropped past ``BLOCK_ROWS`` rows): the certificates and LPs read it instead of gathering the
+dropped past ``BLOCK_BYTES``): the certificates and LPs read it instead of gathering the
 rows each test, and a union with a few new points is the block with them spliced in (the same
 rows, so nothing downstream changes).
 """
@@ -79,9 +79,9 @@ LSQ_ITERS = 20  # reweighted least-squares fits tried before an LP (each far che
 LP_MODELS = 64  # hull-gap models kept for cluster pairs (least recently used dropped)
 MOMENTS_MIN = 512  # clusters this large keep their moments for least-squares fits
 MOMENTS_KEPT = 64  # (the least recently used dropped)
-LSQ_KEPT_BYTES = 1 << 27  # least-squares equations kept per cluster pair, in all (LRU)
+LSQ_KEPT_BYTES = 1 << 28  # least-squares equations kept per cluster pair, in all (LRU)
 BLOCK_MIN = 256  # clusters this large keep their points' vectors in one contiguous block
-BLOCK_ROWS = 1 << 16  # rows kept in such blocks in all (the least recently used dropped)
+BLOCK_BYTES = 1 << 30  # their bytes in all (the least recently used dropped; one: half at most)
 BLOCK_SPLICE = 16  # a union with a kept block and at most this many other points is spliced
 LP_AHEAD = 2  # LP tests of one merge started before the first of them is waited for
 LP_THREADS = 0  # threads they run on (0: one per core, at most LP_AHEAD; 1: inline)
@@ -349,7 +349,6 @@ class Merger:
         # the run's gray-zone rule: a certificate counts only when the L1 gap it certifies
         # exceeds its threshold (``run_touch``); it keeps the smallest such gap
         self.gray = gray if gray is not None else GrayZone(run_touch(X))
-        self.touch = self.gray.touch
         self.d = X.shape[1]
         m = len(pts)
         self.key = pts
@@ -451,7 +450,7 @@ class Merger:
                 cp, cq = st.c[: len(ids_p)], st.c[len(ids_p) :]
                 if flip:
                     ids_p, ids_q, cp, cq = ids_q, ids_p, cq, cp
-                    st = LsqState(st.o, st.H, -st.rhs, st.c)
+                    st = st._replace(rhs=-st.rhs)
                 at_p, at_q = np.searchsorted(Mi, ids_p), np.searchsorted(Ci, ids_q)
                 wp, wq = np.ones(len(Mi)), np.ones(len(Ci))
                 wp[at_p], wq[at_q] = cp, cq
@@ -464,7 +463,7 @@ class Merger:
         self.lsqs.pop(key[::-1], None)
         self.lsqs[key] = rec
         self.lsqs.move_to_end(key)
-        size = rec[2].H.nbytes + rec[2].c.nbytes
+        size = rec[2].H.nbytes * (1 + (rec[2].R is not None)) + rec[2].c.nbytes
         while len(self.lsqs) * size > LSQ_KEPT_BYTES and len(self.lsqs) > 1:
             self.lsqs.popitem(last=False)
 
@@ -500,12 +499,13 @@ class Merger:
     def _keep_block(self, u: int, Xu: np.ndarray) -> None:
         """Keep Xu as u's block (when u is large enough), dropping u's old one."""
         self._drop_block(u)
-        if not BLOCK_MIN <= len(Xu) <= BLOCK_ROWS // 4:
+        rows = BLOCK_BYTES // max(1, self.X[:1].nbytes)  # (the rows that fit)
+        if not BLOCK_MIN <= len(Xu) <= rows // 2:
             return
         Xu.flags.writeable = False
         self.xblocks[u] = Xu
         self.xblock_rows += len(Xu)
-        while self.xblock_rows > BLOCK_ROWS:
+        while self.xblock_rows > rows:
             self.xblock_rows -= len(self.xblocks.popitem(last=False)[1])
 
     def _drop_block(self, u: int) -> None:
@@ -633,7 +633,7 @@ class Merger:
             lows = self.low[b]
             (i0, i1), (j0, j1) = self.prow[b][a], self.prow[a][b]
             # the gap along each direction (max-norm one: an L1 lower bound), the widest kept
-            near, gap, beyond = lows.near(i0, i1, lowM[j0:j1], self.touch)
+            near, gap, beyond = lows.near(i0, i1, lowM[j0:j1], self.gray.touch)
             self.gray.wide(beyond)  # (every cluster past the prefix is at least this far)
             if not len(near):
                 self.avoided["pair_direction"] += lows.n_alive
@@ -733,8 +733,8 @@ class Merger:
             if fit.normal is not None:  # the LP's first working set: nearest along it
                 hint, first = fit.normal, WORKING_SET_WIDE
         if kept is None and len(Mi) + len(Ci) > WORKING_SET_MIN:
-            kept = (hull_gap_model(XM, XC, self.lp_engine, self.touch), False, None)
-        return _LPTask(c, Ci, XC, kept, hint, seed, first, self.touch)
+            kept = (hull_gap_model(XM, XC, self.lp_engine, self.gray.touch), False, None)
+        return _LPTask(c, Ci, XC, kept, hint, seed, first, self.gray.touch)
 
     def _submit(self, task: _LPTask, Mi: np.ndarray, XM: np.ndarray) -> Future:
         """Start the test on the pool (or run it now when there is none)."""
@@ -848,10 +848,10 @@ class Merger:
         then the smaller part's (where the larger part has none) on the union's, each set in
         one matrix product."""
         big, small = self._by_size(s, t)
-        out = self._extend([self._known_plane(big, c) for c in cands], self.X[self.members[small]])
+        out = self._extend(self._known_planes(big, cands), self.X[self.members[small]])
         rest = [i for i, plane in enumerate(out) if plane is None]
         if rest:
-            mine = self._extend([self._known_plane(small, cands[i]) for i in rest], XM)
+            mine = self._extend(self._known_planes(small, [cands[i] for i in rest]), XM)
             for i, plane in zip(rest, mine, strict=True):
                 out[i] = plane
         return out
@@ -860,16 +860,23 @@ class Merger:
         """The planes whose positive side also holds the rows of Y (their slab's low end
         lowered to Y's lowest projection) with a gap still above the gray-zone threshold
         (their normals have max-norm one); None for the others."""
-        at = [i for i, plane in enumerate(planes) if plane is not None]
+        at, ws, los, his = [], [], [], []
+        for i, plane in enumerate(planes):  # (one pass: this runs for every union tested)
+            if plane is not None:
+                at.append(i)
+                ws.append(plane[0])
+                los.append(plane[1])
+                his.append(plane[2])
         if not at:
             return planes
-        low = (Y @ np.stack([planes[i][0] for i in at], axis=1)).min(axis=0)  # type: ignore[index]
-        np.minimum(low, [planes[i][1] for i in at], out=low)  # type: ignore[index]
-        ok = self.gray.passed(low - np.array([planes[i][2] for i in at]))  # type: ignore[index]
+        # (np.concatenate: np.stack costs several times as much for a few hundred rows)
+        W = np.concatenate(ws).reshape(len(at), -1)
+        low = np.minimum((Y @ W.T).min(axis=0), los)
+        ok = self.gray.passed(low - np.array(his)).tolist()
         out = list(planes)
-        for j, i in enumerate(at):
+        for j, (i, lo) in enumerate(zip(at, low.tolist(), strict=True)):
             w, _, hi, sp, sq = planes[i]  # type: ignore[misc]
-            out[i] = (w, float(low[j]), hi, sp, sq) if ok[j] else None
+            out[i] = (w, lo, hi, sp, sq) if ok[j] else None
         return out
 
     def _by_size(self, s: int, t: int) -> tuple[int, int]:
@@ -893,16 +900,20 @@ class Merger:
         if rec is not None:
             yield rec[0] == self.cver[a], self._reversed(rec)
 
-    def _known_plane(self, a: int, c: int) -> _Plane | None:
-        """A hyperplane found earlier with the current a on its positive side and the current c
-        on its negative side, if one is stored, with its support ids (a's, c's)."""
-        rec = self.hyper.get(a, _EMPTY).get(c)  # (the hot path: no generator)
-        if rec is not None and rec[0] == self.cver[c]:
-            return rec[1:]
-        rec = self.hyper.get(c, _EMPTY).get(a)
-        if rec is not None and rec[0] == self.cver[a]:
-            return self._reversed(rec)
-        return None
+    def _known_planes(self, a: int, cands: list[int]) -> list[_Plane | None]:
+        """For each candidate c, a hyperplane found earlier with the current a on its positive
+        side and the current c on its negative side, if one is stored, with its support ids
+        (a's, c's); None where none is (the hot path: one loop, the versions read at once)."""
+        own, hyper = self.hyper.get(a, _EMPTY), self.hyper
+        va, out = int(self.cver[a]), []
+        for c, v in zip(cands, self.cver[cands].tolist(), strict=True):
+            rec = own.get(c)
+            if rec is not None and rec[0] == v:
+                out.append(rec[1:])
+                continue
+            rec = hyper.get(c, _EMPTY).get(a)
+            out.append(self._reversed(rec) if rec is not None and rec[0] == va else None)
+        return out
 
     def _stored_planes(self, s: int, t: int, c: int) -> list[_Plane]:
         """Every hyperplane stored between s or t and c, the current ones first."""
@@ -1031,7 +1042,8 @@ class Merger:
         self._clear(t)
         self.low[a].merge(s, t)
         self.hyper.pop(t, None)
-        self.hyper[s] = {c: (int(self.cver[c]), *plane) for c, plane in planes.items()}
+        vers = self.cver[list(planes)].tolist()
+        self.hyper[s] = {c: (v, *plane) for (c, plane), v in zip(planes.items(), vers, strict=True)}
         ft = self.forb.pop(t, set())
         if ft:
             fs = self.forb.setdefault(s, set())
