@@ -2,7 +2,10 @@
 figures; not a test).
 
 The window is the last ``--window`` merges of the clustering of a seeded ``--limit``-point
-subset of pos-ewt train (minilm-l3, last layer; the subset is bench/directprobe.py's). The
+subset of pos-ewt train (minilm-l3, last layer; the subset is bench/directprobe.py's), or with
+``--at N`` the ``--window`` merges after merge N (the snapshot: one dense-engine run stopped at
+N; ``--limit 0`` takes every point, e.g. ``--limit 0 --at 195000 --window 1000 --engines
+dense`` for the full run's tail, whose snapshot takes about 17 minutes and 1.8 GB). The
 first call learns the run's number of merges (one full run) and pickles the merger just before
 the window (a second run, stopped there) into ``--cache`` (default
 ``$FTPROBE_CACHE_DIR/bench`` or ``~/.cache/ftprobe/bench``); later calls load the snapshot.
@@ -77,12 +80,21 @@ def snapshot(args) -> Path:
     cache = Path(args.cache) if args.cache else home / "bench"
     cache.mkdir(parents=True, exist_ok=True)
     stem = f"window-{args.task}-{args.model}-{args.limit}-{args.window}"
+    stem += "" if args.at is None else f"-at{args.at}"
     pkl, meta = cache / f"{stem}.pkl", cache / f"{stem}.json"
     if pkl.exists() and meta.exists():
         return pkl
     from threadpoolctl import threadpool_limits
 
-    X, y = subset(args.task, args.model, args.limit)
+    X, y = subset(args.task, args.model, args.limit or 10**9)
+    if args.at is not None:  # a window from merge --at: one run, stopped there (dense engine)
+        merger = new_merger(X, y, "dense")
+        merger.stop_at = args.at
+        merger.run()
+        merger.stop_at = None
+        pkl.write_bytes(pickle.dumps(merger, protocol=pickle.HIGHEST_PROTOCOL))
+        meta.write_text(json.dumps({"merges": None, "start": args.at}))
+        return pkl
     with threadpool_limits(limits=1, user_api="blas"):
         merger = new_merger(X, y, "highs")
         merger.run()
@@ -97,12 +109,13 @@ def snapshot(args) -> Path:
     return pkl
 
 
-def replay(pkl: Path, engine: str) -> dict:
+def replay(pkl: Path, engine: str, window: int | None = None) -> dict:
     from ftprobe.plugins.probes.directprobe.geometry import LPStats
 
     merger = pickle.loads(pkl.read_bytes())
     merger.stats, merger.lp_engine = LPStats(), engine
     start = merger.merges
+    merger.stop_at = None if window is None else start + window
     t, c = time.perf_counter(), time.process_time()
     merger.run()
     wall, cpu = time.perf_counter() - t, time.process_time() - c
@@ -121,8 +134,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--task", default="pos-ewt")
     ap.add_argument("--model", default="minilm-l3")
-    ap.add_argument("--limit", type=int, default=15000)
+    ap.add_argument("--limit", type=int, default=15000, help="points (0: all)")
     ap.add_argument("--window", type=int, default=2000)
+    ap.add_argument("--at", type=int, default=None, help="the window starts at this merge")
     ap.add_argument("--engines", default="highs,dense")
     ap.add_argument("--cache", default=None)
     args = ap.parse_args()
@@ -134,7 +148,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     for engine in args.engines.split(","):
         separate(rng.normal(size=(200, 384)), rng.normal(size=(200, 384)) + 0.1, engine=engine)
-    rows = [replay(pkl, engine) for engine in args.engines.split(",")]
+    window = None if args.at is None else args.window
+    rows = [replay(pkl, engine, window) for engine in args.engines.split(",")]
     for r in rows:
         print(json.dumps(r))
     if len(rows) > 1:

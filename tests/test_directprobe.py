@@ -302,6 +302,27 @@ def test_warm_fit_with_an_updated_factor_gives_the_refactorised_plane():
     assert lsq_grow(first.state, P[:190], Q[:150], many, np.zeros(0, int), *ones).R is None
 
 
+def test_least_squares_products_shared_with_a_helper_thread():
+    """From ``LSQ_SPLIT_ROWS`` rows a fit hands half of each round's projections to a helper
+    thread: the same refits and the same plane (to rounding) as computing them alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ftprobe.plugins.probes.directprobe.geometry import LSQ_SPLIT_ROWS, lsq_fit
+
+    rng = np.random.default_rng(8)
+    d = 12
+    P = rng.normal(size=(LSQ_SPLIT_ROWS, d)) + np.r_[8.0, np.zeros(d - 1)]
+    P[:10, 0], P[:10, 1] = 2.0 + 0.1 * rng.normal(size=10), 14.0  # separable, after refits
+    Q = rng.normal(size=(LSQ_SPLIT_ROWS // 2 + 1, d))
+    alone = lsq_fit(P, Q, 20)
+    with ThreadPoolExecutor(1) as helper:
+        shared = lsq_fit(P, Q, 20, helper=helper)
+    assert alone.plane is not None and shared.plane is not None
+    assert np.array_equal(alone.state.c, shared.state.c) and alone.state.c.max() > 1.0
+    assert np.allclose(alone.plane[0], shared.plane[0], rtol=1e-9, atol=1e-12)
+    assert np.isclose(alone.lo, shared.lo) and np.isclose(alone.hi, shared.hi)
+
+
 def test_stored_slab_certifies_a_point_inside_it():
     """A plane found earlier between two clusters keeps its slab: a new point of one of them
     inside the slab (even past the mid-plane) is certified with the union's slab; a point past

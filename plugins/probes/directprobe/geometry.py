@@ -16,6 +16,7 @@ import os
 import sys
 import time
 import warnings
+from concurrent.futures import Executor
 from dataclasses import dataclass, fields
 from typing import NamedTuple
 
@@ -170,12 +171,38 @@ def lsq_plane(
     return lsq_fit(P, Q, iters, moments).plane
 
 
+LSQ_SPLIT_ROWS = 4096  # a fit of this many rows or more can share its products with a helper
+
+
+def _projections(
+    P: np.ndarray, Q: np.ndarray, w: np.ndarray, pw: np.ndarray, qw: np.ndarray,
+    helper: Executor | None,
+) -> None:  # fmt: skip
+    """pw = P @ w and qw = Q @ w; with a helper thread (BLAS on one thread: the caller's
+    cores are otherwise idle) the second halves of both run on it meanwhile."""
+    if helper is None or len(P) + len(Q) < LSQ_SPLIT_ROWS:
+        np.dot(P, w, out=pw)
+        np.dot(Q, w, out=qw)
+        return
+    hp, hq = len(P) // 2, len(Q) // 2
+
+    def rest() -> None:
+        np.dot(P[hp:], w, out=pw[hp:])
+        np.dot(Q[hq:], w, out=qw[hq:])
+
+    job = helper.submit(rest)
+    np.dot(P[:hp], w, out=pw[:hp])
+    np.dot(Q[:hq], w, out=qw[:hq])
+    job.result()
+
+
 def lsq_fit(
     P: np.ndarray,
     Q: np.ndarray,
     iters: int = 6,
     moments: tuple[Moments, Moments] | None = None,
     start: LsqState | None = None,
+    helper: Executor | None = None,
 ) -> LsqFit:
     """``lsq_plane`` that also returns a normal when no plane separates (see ``LsqFit``).
     ``start``: the equations of these rows to start from (``lsq_grow``: those of an earlier
@@ -186,7 +213,9 @@ def lsq_fit(
     the buffers reused, so no call copies them. A warm fit whose start carries a factor
     (``LsqState.R``) solves with it, and keeps it current by rank-one updates while a refit
     weights up at most ``LSQ_UPDATE_ROWS`` rows (O(k^2) a row instead of an O(k^3)
-    refactorisation, same ridge ``lam``); a cold fit always refactorises."""
+    refactorisation, same ridge ``lam``); a cold fit always refactorises. ``helper``: a
+    thread that computes half of each round's projections (``_projections``; from
+    ``LSQ_SPLIT_ROWS`` rows)."""
     from scipy.linalg.blas import dsyrk
     from scipy.linalg.lapack import dpotrf, dpotrs
 
@@ -211,7 +240,7 @@ def lsq_fit(
         c = np.ones(n)  # row weights
     Hr = np.empty_like(H)
     diag = Hr.reshape(-1, order="F")[:: k + 1]  # (a view)
-    m = np.empty(n)
+    m, pw, qw = np.empty(n), np.empty(nP), np.empty(nQ)
     for _ in range(iters):
         # (A1^T C A1 + lam) z = A1^T C t, with H = A1^T C A1 and rhs kept up to date
         if R is None:
@@ -228,7 +257,7 @@ def lsq_fit(
         if info != 0:
             raise ValueError(f"illegal value in {-info}th argument of potrs")
         w, b = z[:d], float(z[d] - o @ z[:d])
-        pw, qw = P @ w, Q @ w
+        _projections(P, Q, w, pw, qw, helper)
         np.add(pw, b, out=m[:nP])
         np.add(qw, b, out=m[nP:])
         np.negative(m[nP:], out=m[nP:])

@@ -377,6 +377,7 @@ class Merger:
         self.merges = self.rejected = 0
         self.stop_at: int | None = None  # stop after this many merges (benches: a snapshot)
         self._pool: ThreadPoolExecutor | None = None
+        self._helper: ThreadPoolExecutor | None = None
         labs = [int(a) for a in np.unique(self.lab)]
         lo = np.searchsorted(self.lab, labs, side="left")
         hi = np.searchsorted(self.lab, labs, side="right")
@@ -413,7 +414,7 @@ class Merger:
         moments are caches and are left out."""
         state = self.__dict__.copy()
         state["lps"], state["lp_keys"], state["moments"] = OrderedDict(), {}, OrderedDict()
-        state["_pool"] = None
+        state["_pool"] = state["_helper"] = None
         for k in ("xblocks", "xblock_rows", "lsqs", "lsq_new"):
             state.pop(k, None)
         return state
@@ -686,7 +687,7 @@ class Merger:
         pending: deque[tuple[_LPTask, Future]] = deque()
         overlap = False
         for c in need_lp:
-            task = self._lp_task(s, t, c, Mi, XM, cM, found)
+            task = self._lp_task(s, t, c, Mi, XM, cM, found, idle=not pending)
             if task is None:
                 continue
             pending.append((task, self._submit(task, Mi, XM)))
@@ -699,10 +700,11 @@ class Merger:
 
     def _lp_task(
         self, s: int, t: int, c: int, Mi: np.ndarray, XM: np.ndarray, cM: np.ndarray,
-        found: dict[int, _Plane],
+        found: dict[int, _Plane], idle: bool = False,
     ) -> _LPTask | None:  # fmt: skip
         """The LP test of s ∪ t against c, ready to run; None when a least-squares fit
-        separates them (its plane then joins ``found``)."""
+        separates them (its plane then joins ``found``). ``idle``: no LP test is running,
+        so the fit may share its products with the helper thread."""
         Ci = self.members[c]
         XC = self._points(c)
         # the support of planes found for earlier versions of the parts and c starts the LP
@@ -718,10 +720,11 @@ class Merger:
                 start = self._lsq_start(s, t, c, Mi, XM, Ci, XC)
                 if start is None:
                     mo = (self._moments(s) + self._moments(t), self._moments(c))
-            fit = lsq_fit(XM, XC, iters=LSQ_ITERS, moments=mo, start=start)
+            helper = self._helper if idle else None
+            fit = lsq_fit(XM, XC, iters=LSQ_ITERS, moments=mo, start=start, helper=helper)
             if fit.plane is None and start is not None:  # (the kept weights can mislead)
                 mo = (self._moments(s) + self._moments(t), self._moments(c))
-                fit = lsq_fit(XM, XC, iters=LSQ_ITERS, moments=mo)
+                fit = lsq_fit(XM, XC, iters=LSQ_ITERS, moments=mo, helper=helper)
             if fit.plane is not None:
                 w, lo, hi = _unit(fit.plane[0], fit.lo, fit.hi)
                 if self.gray.wide(lo - hi):
@@ -966,16 +969,22 @@ class Merger:
         runs on one thread meanwhile (process-wide, so in the workers too): the products here
         are small and many, and BLAS threads on top of the workers oversubscribe the cores (a
         6k-point run took 91 s with OpenBLAS's default threads, 17 s with one)."""
+        import scipy.linalg.blas
+        import scipy.linalg.lapack  # noqa: F401  (loaded before the limit, so it applies)
         from threadpoolctl import threadpool_limits
 
         threads = LP_THREADS if LP_THREADS > 0 else min(LP_AHEAD, os.cpu_count() or 1)
         pool = ThreadPoolExecutor(threads, "directprobe-lp") if threads > 1 else None
+        # a thread for half of a least-squares fit's products while no LP test runs
+        helper = ThreadPoolExecutor(1, "directprobe-lsq") if threads > 1 else None
         with threadpool_limits(limits=1, user_api="blas"), pool or nullcontext():
-            self._pool = pool
+            self._pool, self._helper = pool, helper
             try:
                 self._run(progress, tid)
             finally:
-                self._pool = None
+                self._pool = self._helper = None
+                if helper is not None:
+                    helper.shutdown()
 
     def _run(self, progress=None, tid=None) -> None:
         step = 0
