@@ -206,7 +206,8 @@ def lsq_fit(
 ) -> LsqFit:
     """``lsq_plane`` that also returns a normal when no plane separates (see ``LsqFit``).
     ``start``: the equations of these rows to start from (``lsq_grow``: those of an earlier
-    fit of subsets, with the new rows at weight one), in place of unit weights.
+    fit of subsets, with the new rows at weight one), in place of unit weights; the fit
+    updates its arrays in place (``lsq_grow`` gives each fit arrays of its own).
 
     The arithmetic is fixed (the same LAPACK and BLAS calls on the same values in every
     version, so the planes are bit-reproducible); the matrices are kept in Fortran order and
